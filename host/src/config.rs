@@ -1,0 +1,393 @@
+//! Server configuration: defaults < TOML file (`--config`) < environment < flags.
+//!
+//! Every setting is declared once in [`SETTINGS`] with its TOML key, environment variable,
+//! default and help. Resolution takes the environment through a lookup function, so tests pass
+//! a map instead of mutating the process environment. A bad value is a [`ConfigError`] naming
+//! the key and the value (never the value of a secret); `main` exits 64 on it.
+//!
+//! This module only reads configuration; it starts nothing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::runtime::Limits;
+
+/// The resolved configuration of `modelhost serve`.
+#[derive(Clone, PartialEq)]
+pub struct Config {
+    pub model_name: String,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub host: IpAddr,
+    pub port: u16,
+    pub registry_dir: PathBuf,
+    pub log_dir: PathBuf,
+    pub monitoring_token: Option<String>,
+    pub wasm_timeout: Duration,
+    pub wasm_memory_bytes: usize,
+    pub max_concurrency: u32,
+    pub poll_interval: Duration,
+    pub max_body_bytes: usize,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// JSON lines when stderr is not a terminal, text otherwise.
+    Auto,
+    Json,
+    Text,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The monitoring token is a secret: show only whether it is set.
+        f.debug_struct("Config")
+            .field("model_name", &self.model_name)
+            .field("log_level", &self.log_level)
+            .field("log_format", &self.log_format)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("registry_dir", &self.registry_dir)
+            .field("log_dir", &self.log_dir)
+            .field(
+                "monitoring_token",
+                &self.monitoring_token.as_ref().map(|_| "<set>"),
+            )
+            .field("wasm_timeout", &self.wasm_timeout)
+            .field("wasm_memory_bytes", &self.wasm_memory_bytes)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("poll_interval", &self.poll_interval)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+impl Config {
+    /// The per-call limits for the wasm runtime.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            memory_bytes: self.wasm_memory_bytes,
+            timeout: self.wasm_timeout,
+            // Leave slots for loads and self-tests beside the serving calls.
+            max_instances: self.max_concurrency + 8,
+        }
+    }
+
+    /// `REGISTRY_DIR/MODEL_NAME`.
+    pub fn model_dir(&self) -> PathBuf {
+        self.registry_dir.join(&self.model_name)
+    }
+}
+
+/// Why the configuration is unusable. One line, naming the key and (unless secret) the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {key}={value:?}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("invalid {key}: {reason}")]
+    InvalidSecret { key: String, reason: String },
+    #[error("config file {path}: unknown key `{key}`")]
+    UnknownKey { path: PathBuf, key: String },
+    #[error("config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+}
+
+/// One setting: its names in each layer, default and help.
+pub struct Setting {
+    /// Key in the TOML file.
+    pub key: &'static str,
+    /// Environment variable.
+    pub env: &'static str,
+    /// Default value, as text (empty: unset).
+    pub default: &'static str,
+    /// What it does.
+    pub help: &'static str,
+    /// Whether the value is a secret, never to be printed.
+    pub secret: bool,
+}
+
+const fn setting(
+    key: &'static str,
+    env: &'static str,
+    default: &'static str,
+    help: &'static str,
+) -> Setting {
+    Setting {
+        key,
+        env,
+        default,
+        help,
+        secret: false,
+    }
+}
+
+/// Every setting `serve` reads, in the order `--help` lists them.
+pub const SETTINGS: &[Setting] = &[
+    setting(
+        "model_name",
+        "MODEL_NAME",
+        "churn",
+        "model to serve: REGISTRY_DIR/MODEL_NAME/model.wasm",
+    ),
+    setting(
+        "registry_dir",
+        "REGISTRY_DIR",
+        "./registry",
+        "directory holding one folder per model",
+    ),
+    setting(
+        "log_dir",
+        "LOG_DIR",
+        "./logs",
+        "directory for the prediction log",
+    ),
+    setting("host", "HOST", "0.0.0.0", "address to listen on"),
+    setting(
+        "port",
+        "PORT",
+        "8000",
+        "TCP port to listen on (0 picks a free one)",
+    ),
+    setting(
+        "log_level",
+        "LOG_LEVEL",
+        "info",
+        "log level or tracing filter directives (e.g. `info,modelhost=debug`)",
+    ),
+    setting(
+        "log_format",
+        "LOG_FORMAT",
+        "auto",
+        "log format: auto (JSON unless on a terminal), json or text",
+    ),
+    Setting {
+        key: "monitoring_token",
+        env: "MONITORING_TOKEN",
+        default: "",
+        help: "bearer token required by /metrics and /monitoring/* (unset: open)",
+        secret: true,
+    },
+    setting(
+        "wasm_timeout_ms",
+        "MODELHOST_WASM_TIMEOUT_MS",
+        "50",
+        "time limit of one wasm call, in milliseconds",
+    ),
+    setting(
+        "wasm_memory_mib",
+        "MODELHOST_WASM_MEMORY_MIB",
+        "64",
+        "memory limit of one wasm instance, in MiB",
+    ),
+    setting(
+        "max_concurrency",
+        "MODELHOST_MAX_CONCURRENCY",
+        "64",
+        "wasm calls that may run at once",
+    ),
+    setting(
+        "poll_interval_ms",
+        "MODELHOST_POLL_INTERVAL_MS",
+        "2000",
+        "how often the registry is polled for a new model, in milliseconds",
+    ),
+    setting(
+        "max_body_bytes",
+        "MODELHOST_MAX_BODY_BYTES",
+        "1048576",
+        "largest accepted request body, in bytes",
+    ),
+];
+
+/// Values given as flags, by TOML key. Flags win over everything else.
+pub type Flags = BTreeMap<&'static str, String>;
+
+/// Resolves the configuration from a TOML file (if any), an environment lookup, and flags.
+pub fn resolve(
+    config_file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    flags: &Flags,
+) -> Result<Config, ConfigError> {
+    let file = match config_file {
+        Some(path) => read_toml(path)?,
+        None => BTreeMap::new(),
+    };
+    let raw = |s: &Setting| -> (String, String) {
+        // (value, where it came from, for messages)
+        if let Some(v) = flags.get(s.key) {
+            return (v.clone(), format!("--{}", s.key.replace('_', "-")));
+        }
+        if let Some(v) = env(s.env) {
+            return (v, s.env.to_string());
+        }
+        if let Some(v) = file.get(s.key) {
+            return (v.clone(), s.key.to_string());
+        }
+        (s.default.to_string(), s.key.to_string())
+    };
+    let mut values = BTreeMap::new();
+    for s in SETTINGS {
+        values.insert(s.key, raw(s));
+    }
+    let get = |key: &str| values[key].clone();
+    let invalid = |key: &str, reason: &str| {
+        let (value, source) = get(key);
+        let secret = SETTINGS.iter().any(|s| s.key == key && s.secret);
+        if secret {
+            ConfigError::InvalidSecret {
+                key: source,
+                reason: reason.to_string(),
+            }
+        } else {
+            ConfigError::Invalid {
+                key: source,
+                value,
+                reason: reason.to_string(),
+            }
+        }
+    };
+    let int = |key: &str, min: u64, max: u64| -> Result<u64, ConfigError> {
+        let (value, _) = get(key);
+        match value.trim().parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(invalid(
+                key,
+                &format!("expected a whole number from {min} to {max}"),
+            )),
+        }
+    };
+
+    let model_name = get("model_name").0;
+    if model_name.is_empty()
+        || model_name.len() > 128
+        || !model_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        || model_name.starts_with('.')
+    {
+        return Err(invalid(
+            "model_name",
+            "expected 1-128 characters of letters, digits, '-', '_' or '.', not starting with '.'",
+        ));
+    }
+    let log_level = get("log_level").0;
+    if !valid_log_filter(&log_level) {
+        return Err(invalid(
+            "log_level",
+            "expected trace, debug, info, warn, error, or tracing filter directives",
+        ));
+    }
+    let log_format = match get("log_format").0.to_ascii_lowercase().as_str() {
+        "auto" => LogFormat::Auto,
+        "json" => LogFormat::Json,
+        "text" => LogFormat::Text,
+        _ => return Err(invalid("log_format", "expected auto, json or text")),
+    };
+    let host = get("host").0.trim().parse::<IpAddr>().map_err(|_| {
+        invalid(
+            "host",
+            "expected an IP address such as 0.0.0.0 or 127.0.0.1",
+        )
+    })?;
+    let port = int("port", 0, 65535)? as u16;
+    let dir = |key: &str| -> Result<PathBuf, ConfigError> {
+        let (value, _) = get(key);
+        if value.trim().is_empty() {
+            Err(invalid(key, "expected a directory path"))
+        } else {
+            Ok(PathBuf::from(value))
+        }
+    };
+    let registry_dir = dir("registry_dir")?;
+    let log_dir = dir("log_dir")?;
+    let monitoring_token = Some(get("monitoring_token").0).filter(|t| !t.is_empty());
+    if let Some(token) = &monitoring_token
+        && (token.trim() != token || token.chars().any(|c| c.is_control()))
+    {
+        return Err(invalid(
+            "monitoring_token",
+            "must not contain white space at either end or control characters",
+        ));
+    }
+
+    Ok(Config {
+        model_name,
+        log_level,
+        log_format,
+        host,
+        port,
+        registry_dir,
+        log_dir,
+        monitoring_token,
+        wasm_timeout: Duration::from_millis(int("wasm_timeout_ms", 1, 60_000)?),
+        wasm_memory_bytes: (int("wasm_memory_mib", 1, 4095)? as usize) << 20,
+        max_concurrency: int("max_concurrency", 1, 10_000)? as u32,
+        poll_interval: Duration::from_millis(int("poll_interval_ms", 100, 3_600_000)?),
+        max_body_bytes: int("max_body_bytes", 1024, 1 << 30)? as usize,
+    })
+}
+
+/// A plain level (`info`), or tracing directives (`info,modelhost=debug`). A bare word that is
+/// not a level is refused: tracing would read `verbose` as a target name and log nothing.
+fn valid_log_filter(filter: &str) -> bool {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let filter = filter.trim();
+    if filter.is_empty() || tracing_subscriber::EnvFilter::try_new(filter).is_err() {
+        return false;
+    }
+    filter
+        .split(',')
+        .all(|directive| match directive.rsplit_once('=') {
+            Some((_, level)) => LEVELS.contains(&level.trim().to_ascii_lowercase().as_str()),
+            None => {
+                let directive = directive.trim();
+                LEVELS.contains(&directive.to_ascii_lowercase().as_str())
+                    || directive.contains(['[', ':'])
+            }
+        })
+}
+
+/// Reads the TOML file into text values by key; unknown keys are errors.
+fn read_toml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let file_error = |reason: String| ConfigError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| file_error(e.message().to_string()))?;
+    let mut values = BTreeMap::new();
+    for (key, value) in table {
+        if !SETTINGS.iter().any(|s| s.key == key) {
+            return Err(ConfigError::UnknownKey {
+                path: path.to_path_buf(),
+                key,
+            });
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(file_error(format!(
+                    "`{key}` must be a string or a number, got a {}",
+                    other.type_str()
+                )));
+            }
+        };
+        values.insert(key, text);
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,195 @@
+//! Precedence and every error path of the configuration.
+
+use super::*;
+use std::io::Write;
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |key| map.get(key).cloned()
+}
+
+fn toml_file(text: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    file
+}
+
+fn flags(pairs: &[(&'static str, &str)]) -> Flags {
+    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
+#[test]
+fn defaults_are_the_documented_ones() {
+    let config = resolve(None, &env_of(&[]), &Flags::new()).unwrap();
+    assert_eq!(config.model_name, "churn");
+    assert_eq!(config.log_level, "info");
+    assert_eq!(config.port, 8000);
+    assert_eq!(config.registry_dir, PathBuf::from("./registry"));
+    assert_eq!(config.log_dir, PathBuf::from("./logs"));
+    assert_eq!(config.monitoring_token, None);
+    assert_eq!(config.wasm_timeout, Duration::from_millis(50));
+    assert_eq!(config.wasm_memory_bytes, 64 << 20);
+    assert_eq!(config.poll_interval, Duration::from_secs(2));
+    assert_eq!(config.max_body_bytes, 1 << 20);
+}
+
+#[test]
+fn precedence_is_defaults_toml_env_flags() {
+    let file = toml_file(
+        "port = 7000\nmodel_name = \"from-toml\"\nlog_level = \"warn\"\nregistry_dir = \"/toml\"\n",
+    );
+    let env = env_of(&[
+        ("PORT", "7001"),
+        ("MODEL_NAME", "from-env"),
+        ("LOG_LEVEL", "debug"),
+    ]);
+    let config = resolve(Some(file.path()), &env, &flags(&[("port", "7002")])).unwrap();
+    assert_eq!(config.port, 7002, "flag beats env and toml");
+    assert_eq!(config.model_name, "from-env", "env beats toml");
+    assert_eq!(config.log_level, "debug");
+    assert_eq!(
+        config.registry_dir,
+        PathBuf::from("/toml"),
+        "toml beats default"
+    );
+    assert_eq!(
+        config.log_dir,
+        PathBuf::from("./logs"),
+        "default when nothing is set"
+    );
+}
+
+#[test]
+fn bad_values_name_the_key_and_value() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "PORT",
+            "eighty",
+            "invalid PORT=\"eighty\": expected a whole number from 0 to 65535",
+        ),
+        ("PORT", "70000", "invalid PORT=\"70000\""),
+        ("MODEL_NAME", "../etc", "invalid MODEL_NAME=\"../etc\""),
+        ("MODEL_NAME", "", "invalid MODEL_NAME=\"\""),
+        ("LOG_LEVEL", "loud=", "invalid LOG_LEVEL=\"loud=\""),
+        ("LOG_LEVEL", "verbose", "invalid LOG_LEVEL=\"verbose\""),
+        ("LOG_LEVEL", "info,modelhost=lots", "invalid LOG_LEVEL"),
+        ("LOG_FORMAT", "xml", "invalid LOG_FORMAT=\"xml\""),
+        ("HOST", "localhost:80", "invalid HOST=\"localhost:80\""),
+        ("REGISTRY_DIR", " ", "invalid REGISTRY_DIR=\" \""),
+        (
+            "MODELHOST_WASM_TIMEOUT_MS",
+            "0",
+            "invalid MODELHOST_WASM_TIMEOUT_MS=\"0\"",
+        ),
+        (
+            "MODELHOST_WASM_MEMORY_MIB",
+            "-1",
+            "invalid MODELHOST_WASM_MEMORY_MIB=\"-1\"",
+        ),
+        (
+            "MODELHOST_MAX_CONCURRENCY",
+            "lots",
+            "invalid MODELHOST_MAX_CONCURRENCY",
+        ),
+        (
+            "MODELHOST_POLL_INTERVAL_MS",
+            "5",
+            "invalid MODELHOST_POLL_INTERVAL_MS",
+        ),
+        (
+            "MODELHOST_MAX_BODY_BYTES",
+            "1",
+            "invalid MODELHOST_MAX_BODY_BYTES",
+        ),
+    ];
+    for (key, value, expected) in cases {
+        let err = resolve(None, &env_of(&[(key, value)]), &Flags::new()).unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with(expected), "{key}={value}: {message}");
+        assert!(!message.contains('\n'), "one line: {message}");
+    }
+}
+
+#[test]
+fn log_level_takes_levels_and_directives() {
+    for filter in [
+        "info",
+        "DEBUG",
+        "warn,modelhost=debug",
+        "modelhost::watch=trace",
+    ] {
+        let config = resolve(None, &env_of(&[("LOG_LEVEL", filter)]), &Flags::new()).unwrap();
+        assert_eq!(config.log_level, filter);
+    }
+}
+
+#[test]
+fn flag_errors_name_the_flag() {
+    let err = resolve(None, &env_of(&[]), &flags(&[("port", "x")])).unwrap_err();
+    assert!(err.to_string().starts_with("invalid --port=\"x\""), "{err}");
+}
+
+#[test]
+fn a_bad_secret_is_named_but_never_printed() {
+    let env = env_of(&[("MONITORING_TOKEN", " s3cr3t-value ")]);
+    let err = resolve(None, &env, &Flags::new()).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("MONITORING_TOKEN"), "{message}");
+    assert!(!message.contains("s3cr3t"), "{message}");
+    let config = resolve(
+        None,
+        &env_of(&[("MONITORING_TOKEN", "s3cr3t")]),
+        &Flags::new(),
+    )
+    .unwrap();
+    assert_eq!(config.monitoring_token.as_deref(), Some("s3cr3t"));
+    assert!(!format!("{config:?}").contains("s3cr3t"));
+}
+
+#[test]
+fn unknown_toml_keys_and_bad_toml_are_errors() {
+    let file = toml_file("port = 8000\nmodle_name = \"typo\"\n");
+    let err = resolve(Some(file.path()), &env_of(&[]), &Flags::new()).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::UnknownKey { key, .. } if key == "modle_name"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("unknown key `modle_name`"));
+
+    let file = toml_file("port = [1, 2]\n");
+    let err = resolve(Some(file.path()), &env_of(&[]), &Flags::new()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`port` must be a string or a number"),
+        "{err}"
+    );
+
+    let file = toml_file("port = \n");
+    let err = resolve(Some(file.path()), &env_of(&[]), &Flags::new()).unwrap_err();
+    assert!(matches!(err, ConfigError::File { .. }), "{err}");
+
+    let file = toml_file("port = \"abc\"\n");
+    let err = resolve(Some(file.path()), &env_of(&[]), &Flags::new()).unwrap_err();
+    assert!(err.to_string().starts_with("invalid port=\"abc\""), "{err}");
+
+    let missing = Path::new("/nonexistent/modelhost.toml");
+    let err = resolve(Some(missing), &env_of(&[]), &Flags::new()).unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/modelhost.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_setting_has_a_unique_key_and_env() {
+    for (i, s) in SETTINGS.iter().enumerate() {
+        assert!(
+            SETTINGS[..i]
+                .iter()
+                .all(|o| o.key != s.key && o.env != s.env)
+        );
+    }
+}

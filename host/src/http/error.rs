@@ -1,0 +1,89 @@
+//! The one error type at the HTTP edge. Every failure leaves as JSON with `error` naming the
+//! problem; internals (paths inside the guest, wasm backtraces) are not leaked.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::model::schema::FieldError;
+use crate::runtime::CallError;
+
+/// A failed request.
+#[derive(Debug)]
+pub enum AppError {
+    /// The request is malformed; 400.
+    BadRequest(String),
+    /// The content type is not JSON; 415.
+    UnsupportedMediaType(String),
+    /// The body is above the limit; 413.
+    PayloadTooLarge(String),
+    /// Fields failed validation; 422 with one entry per field.
+    Validation(Vec<FieldError>),
+    /// The body is JSON but not what the route takes; 422.
+    Unprocessable(String),
+    /// No model is serving; 503.
+    NoModel(String),
+    /// The model failed on this request; 500 (504 for a timeout).
+    Model(CallError),
+    /// No such route; 404.
+    NotFound(String),
+    /// Route exists, method does not; 405.
+    MethodNotAllowed(String),
+    /// A bug or a lost task; 500.
+    Internal(String),
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, json!({ "error": m })),
+            AppError::UnsupportedMediaType(m) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, json!({ "error": m }))
+            }
+            AppError::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": m })),
+            AppError::Validation(errors) => {
+                let summary = errors
+                    .iter()
+                    .map(|e| e.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                // `detail` follows the shape FastAPI clients already parse.
+                let detail: Vec<_> = errors
+                    .iter()
+                    .map(|e| json!({ "loc": ["body", e.field], "field": e.field, "type": e.kind, "msg": e.message }))
+                    .collect();
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({ "error": summary, "detail": detail }),
+                )
+            }
+            AppError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": m })),
+            AppError::NoModel(m) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": m })),
+            AppError::Model(e) => {
+                let status = match e {
+                    CallError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+                    CallError::Capacity => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                tracing::error!(reason = e.reason(), "model call failed: {e}");
+                (
+                    status,
+                    json!({ "error": format!("model call failed: {e}") }),
+                )
+            }
+            AppError::NotFound(m) => (StatusCode::NOT_FOUND, json!({ "error": m })),
+            AppError::MethodNotAllowed(m) => {
+                (StatusCode::METHOD_NOT_ALLOWED, json!({ "error": m }))
+            }
+            AppError::Internal(m) => {
+                tracing::error!("internal error: {m}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({ "error": "internal error" }),
+                )
+            }
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,255 @@
+//! Route handlers: the lab's `/predict`, the three probes, and `/model`.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::{AppError, AppState};
+use crate::model::Model;
+use crate::model::schema::prepare_row;
+
+/// The lab's response, fields in the lab's order.
+#[derive(Debug, Serialize)]
+pub struct PredictResponse {
+    pub request_id: String,
+    pub model_version: String,
+    pub prediction: u8,
+    pub probability: f64,
+    pub latency_ms: f64,
+    pub features: Map<String, Value>,
+    pub ts: u64,
+}
+
+fn round_to(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
+fn epoch_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `POST /predict`: one customer in, one prediction out.
+pub async fn predict(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PredictResponse>, AppError> {
+    let started = Instant::now();
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(format!(
+            "request body is too large: {}",
+            rejection.body_text()
+        )),
+        _ => AppError::BadRequest(rejection.body_text()),
+    })?;
+    check_json_content_type(&headers)?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest(format!("malformed JSON: {e}")))?;
+    let Value::Object(object) = value else {
+        return Err(AppError::Unprocessable(
+            "request body must be a JSON object".to_string(),
+        ));
+    };
+    let request_id = match object.get("request_id") {
+        None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
+        Some(Value::String(id)) if !id.is_empty() && id.len() <= 128 => id.clone(),
+        Some(_) => {
+            return Err(AppError::Validation(vec![
+                crate::model::schema::FieldError {
+                    field: "request_id".to_string(),
+                    kind: "type",
+                    message: "field `request_id` must be a string of 1-128 characters".to_string(),
+                },
+            ]));
+        }
+    };
+
+    let model = state
+        .inner
+        .active
+        .current()
+        .ok_or_else(|| no_model(&state))?;
+    let prepared = prepare_row(model.info(), &object).map_err(AppError::Validation)?;
+    let probabilities = call_model(&state, model.clone(), prepared.row).await?;
+    let probability = probabilities[0];
+    Ok(Json(PredictResponse {
+        request_id,
+        model_version: model.version().to_string(),
+        prediction: model.decide(probability),
+        probability: round_to(probability, 6),
+        latency_ms: round_to(started.elapsed().as_secs_f64() * 1000.0, 3),
+        features: prepared.features,
+        ts: epoch_seconds(),
+    }))
+}
+
+/// Runs the model on a blocking thread, at most `max_concurrency` at once.
+async fn call_model(
+    state: &AppState,
+    model: Arc<Model>,
+    rows: Vec<f64>,
+) -> Result<Vec<f64>, AppError> {
+    let _permit = state
+        .inner
+        .calls
+        .acquire()
+        .await
+        .map_err(|_| AppError::Internal("call semaphore closed".to_string()))?;
+    tokio::task::spawn_blocking(move || model.predict(&rows))
+        .await
+        .map_err(|e| AppError::Internal(format!("model task failed: {e}")))?
+        .map_err(AppError::Model)
+}
+
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), AppError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(AppError::UnsupportedMediaType(format!(
+            "content type must be application/json, got {:?}",
+            if content_type.is_empty() {
+                "nothing"
+            } else {
+                content_type
+            }
+        )))
+    }
+}
+
+fn no_model(state: &AppState) -> AppError {
+    AppError::NoModel(not_serving_reason(state))
+}
+
+/// Why nothing is serving, for 503 bodies.
+fn not_serving_reason(state: &AppState) -> String {
+    let shared = &state.inner;
+    match shared.active.status().last_error {
+        Some(error) => format!("no model is serving: the last candidate was refused: {error}"),
+        None => format!(
+            "no model is serving yet: waiting for {}",
+            shared.model_path.display()
+        ),
+    }
+}
+
+/// `GET /health`: the process answers HTTP. Never depends on the model.
+pub async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /ready`: 200 while a model is serving, else 503 with the reason.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    match state.inner.active.current() {
+        Some(model) => Json(json!({
+            "status": "ready",
+            "model": model.info().name,
+            "version": model.version(),
+        }))
+        .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "reason": not_serving_reason(&state) })),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /startup`: 503 until the registry exists and a model is serving.
+pub async fn startup(State(state): State<AppState>) -> Response {
+    let shared = &state.inner;
+    if !shared.registry_dir.is_dir() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "starting",
+                "reason": format!("registry directory {} does not exist", shared.registry_dir.display()),
+            })),
+        )
+            .into_response();
+    }
+    match shared.active.current() {
+        Some(model) => {
+            Json(json!({ "status": "started", "version": model.version() })).into_response()
+        }
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "starting", "reason": not_serving_reason(&state) })),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /model`: what is serving, where it came from, its schema and metrics.
+pub async fn model(State(state): State<AppState>) -> Response {
+    let shared = &state.inner;
+    let status = shared.active.status();
+    let last_error = status.last_error.clone();
+    let last_error_at = status
+        .last_error_at
+        .map(|t| humantime::format_rfc3339_seconds(t).to_string());
+    let Some(model) = shared.active.current() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "error": not_serving_reason(&state),
+                "name": shared.model_name,
+                "path": shared.model_path,
+                "last_error": last_error,
+                "last_error_at": last_error_at,
+                "rejections": status.rejections,
+            })),
+        )
+            .into_response();
+    };
+    let info = model.info();
+    Json(json!({
+        "name": info.name,
+        "version": info.version,
+        "sha256": model.sha256,
+        "loaded_at": humantime::format_rfc3339_seconds(model.loaded_at).to_string(),
+        "path": model.source,
+        "size_bytes": model.size_bytes,
+        "task": info.task,
+        "threshold": info.threshold,
+        "schema": info.features,
+        "outputs": info.outputs,
+        "metrics": info.metrics,
+        "training": info.training,
+        "last_error": last_error,
+        "last_error_at": last_error_at,
+        "swaps": status.swaps,
+        "rejections": status.rejections,
+    }))
+    .into_response()
+}
+
+/// Any unknown route.
+pub async fn not_found(uri: Uri) -> AppError {
+    AppError::NotFound(format!("no route for {}", uri.path()))
+}
+
+/// A known route with the wrong method.
+pub async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
+    AppError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+}

@@ -1,0 +1,30 @@
+//! modelhost: serve machine-learning models compiled to WebAssembly, hot-swapped from a registry.
+//!
+//! Layout, along the data flow (trainer → registry → watcher → loader → active slot → HTTP):
+//! - [`config`]: settings from defaults, a TOML file, the environment and flags.
+//! - [`cli`]: the command line; each subcommand calls one library function.
+//! - [`artifact`]: fitted parameters → a self-contained `model.wasm` (the kernel template).
+//! - [`registry`]: the registry directory's layout and file reads.
+//! - [`watch`]: notices a new artifact and hands it to the load pipeline.
+//! - [`runtime`]: the wasmtime sandbox: engine, checks, compile, bounded calls. The only module
+//!   that knows wasmtime.
+//! - [`model`]: a loaded, self-tested model; the active-model slot; request schemas.
+//! - [`http`]: router, handlers, JSON errors. Knows nothing of wasmtime.
+//! - [`serve`]: wires the above into a running server.
+//! - [`inspect`]: checks an artifact without serving it.
+//! - [`telemetry`]: logging setup.
+
+pub mod artifact;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod inspect;
+pub mod model;
+pub mod registry;
+pub mod runtime;
+pub mod serve;
+pub mod telemetry;
+pub mod watch;
+
+/// Exit status for a bad configuration or command line (EX_USAGE).
+pub const EXIT_CONFIG: i32 = 64;

@@ -1,0 +1,254 @@
+//! Request validation against a model's input schema, shared by every model and every route.
+//!
+//! A JSON object becomes one matrix row (numbers as given, categories as vocabulary indices,
+//! unknown ⇒ −1) plus the normalised features echoed in the response and the prediction log.
+//! Every problem is reported with the field it concerns; fields the schema does not name are
+//! ignored, as the lab's API ignores them.
+
+use modelhost_abi::UNKNOWN_CATEGORY;
+use modelhost_abi::info::{FeatureKind, ModelInfo};
+use serde_json::{Map, Number, Value};
+
+/// One problem with one field.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FieldError {
+    /// The field at fault.
+    pub field: String,
+    /// A short machine-readable kind: `missing`, `type`, `range`, `not_finite`.
+    pub kind: &'static str,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: &str, kind: &'static str, message: String) -> Self {
+        FieldError {
+            field: field.to_string(),
+            kind,
+            message,
+        }
+    }
+}
+
+/// A validated request row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedRow {
+    /// One value per schema feature, in schema order.
+    pub row: Vec<f64>,
+    /// The normalised inputs, in schema order, as they are echoed back.
+    pub features: Map<String, Value>,
+}
+
+/// Validates `object` against the schema in `info`. All field errors are returned at once.
+pub fn prepare_row(
+    info: &ModelInfo,
+    object: &Map<String, Value>,
+) -> Result<PreparedRow, Vec<FieldError>> {
+    let mut row = Vec::with_capacity(info.features.len());
+    let mut features = Map::with_capacity(info.features.len());
+    let mut errors = Vec::new();
+    for spec in &info.features {
+        let name = spec.name.as_str();
+        let Some(value) = object.get(name).filter(|v| !v.is_null()) else {
+            errors.push(FieldError::new(
+                name,
+                "missing",
+                format!("field `{name}` is required"),
+            ));
+            continue;
+        };
+        match prepare_value(name, &spec.kind, value) {
+            Ok((x, echoed)) => {
+                row.push(x);
+                features.insert(name.to_string(), echoed);
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() {
+        Ok(PreparedRow { row, features })
+    } else {
+        Err(errors)
+    }
+}
+
+fn prepare_value(
+    name: &str,
+    kind: &FeatureKind,
+    value: &Value,
+) -> Result<(f64, Value), FieldError> {
+    match kind {
+        FeatureKind::Integer { min, max } => {
+            let x = number(name, value, "an integer")?;
+            if x.fract() != 0.0 {
+                return Err(FieldError::new(
+                    name,
+                    "type",
+                    format!("field `{name}` must be an integer, got {x}"),
+                ));
+            }
+            check_range(name, x, *min, *max)?;
+            Ok((x, Value::Number(Number::from(x as i64))))
+        }
+        FeatureKind::Number { min, max } => {
+            let x = number(name, value, "a number")?;
+            check_range(name, x, *min, *max)?;
+            let echoed = Number::from_f64(x).map_or(Value::Null, Value::Number);
+            Ok((x, echoed))
+        }
+        FeatureKind::Categorical { vocabulary, case } => {
+            let Value::String(raw) = value else {
+                return Err(FieldError::new(
+                    name,
+                    "type",
+                    format!("field `{name}` must be a string, got {}", type_name(value)),
+                ));
+            };
+            if raw.len() > 256 {
+                return Err(FieldError::new(
+                    name,
+                    "range",
+                    format!("field `{name}` is longer than 256 bytes"),
+                ));
+            }
+            let word = case.apply(raw);
+            let index = vocabulary
+                .iter()
+                .position(|v| *v == word)
+                .map_or(UNKNOWN_CATEGORY, |i| i as f64);
+            Ok((index, Value::String(word)))
+        }
+    }
+}
+
+fn number(name: &str, value: &Value, expected: &str) -> Result<f64, FieldError> {
+    match value {
+        Value::Number(n) => n.as_f64().filter(|x| x.is_finite()).ok_or_else(|| {
+            FieldError::new(
+                name,
+                "not_finite",
+                format!("field `{name}` must be a finite number"),
+            )
+        }),
+        other => Err(FieldError::new(
+            name,
+            "type",
+            format!(
+                "field `{name}` must be {expected}, got {}",
+                type_name(other)
+            ),
+        )),
+    }
+}
+
+fn check_range(name: &str, x: f64, min: f64, max: f64) -> Result<(), FieldError> {
+    if (min..=max).contains(&x) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            name,
+            "range",
+            format!("field `{name}` must be between {min} and {max}, got {x}"),
+        ))
+    }
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modelhost_abi::info::{CaseRule, FeatureSpec};
+    use serde_json::json;
+
+    fn info() -> ModelInfo {
+        serde_json::from_value(json!({
+            "name": "churn", "version": "t", "task": "binary-classification",
+            "features": [
+                {"name": "tenure_months", "kind": "integer", "min": 0, "max": 200},
+                {"name": "avg_session_minutes", "kind": "number", "min": 0, "max": 500},
+                {"name": "region", "kind": "categorical", "vocabulary": ["AF", "EU"], "case": "upper"}
+            ],
+            "outputs": ["probability"], "threshold": 0.5, "golden": []
+        }))
+        .unwrap()
+    }
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_valid_request_becomes_a_row_and_normalised_features() {
+        let prepared = prepare_row(
+            &info(),
+            &object(json!({"tenure_months": 6.0, "avg_session_minutes": 12.5, "region": " eu ", "extra": 1})),
+        )
+        .unwrap();
+        assert_eq!(prepared.row, vec![6.0, 12.5, 1.0]);
+        assert_eq!(
+            Value::Object(prepared.features).to_string(),
+            r#"{"tenure_months":6,"avg_session_minutes":12.5,"region":"EU"}"#
+        );
+    }
+
+    #[test]
+    fn unknown_categories_are_encoded_as_minus_one() {
+        let prepared = prepare_row(
+            &info(),
+            &object(json!({"tenure_months": 1, "avg_session_minutes": 1, "region": "Mars"})),
+        )
+        .unwrap();
+        assert_eq!(prepared.row[2], UNKNOWN_CATEGORY);
+        assert_eq!(prepared.features["region"], "MARS");
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let errors = prepare_row(
+            &info(),
+            &object(json!({"tenure_months": 6.5, "avg_session_minutes": 501, "region": 3})),
+        )
+        .unwrap_err();
+        let named: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.kind)).collect();
+        assert_eq!(
+            named,
+            [
+                ("tenure_months", "type"),
+                ("avg_session_minutes", "range"),
+                ("region", "type")
+            ]
+        );
+        let errors = prepare_row(&info(), &object(json!({"tenure_months": "6"}))).unwrap_err();
+        assert_eq!(errors.len(), 3);
+        assert_eq!(errors[1].kind, "missing");
+        assert!(errors[1].message.contains("avg_session_minutes"));
+    }
+
+    #[test]
+    fn case_rule_is_taken_from_the_schema() {
+        let mut info = info();
+        info.features[2] = FeatureSpec {
+            name: "region".into(),
+            kind: FeatureKind::Categorical {
+                vocabulary: vec!["af".into()],
+                case: CaseRule::Lower,
+            },
+        };
+        let prepared = prepare_row(
+            &info,
+            &object(json!({"tenure_months": 0, "avg_session_minutes": 0, "region": "AF"})),
+        )
+        .unwrap();
+        assert_eq!(prepared.row[2], 0.0);
+    }
+}

@@ -1,0 +1,192 @@
+//! The wasm sandbox: one wasmtime `Engine`, modules compiled from wasm bytes, and bounded calls.
+//!
+//! This module owns everything that touches wasmtime. It turns artifact bytes into a
+//! [`Guest`] (checked against ABI v1, compiled once, its `info` document read and validated) and
+//! runs `predict` on a fresh `Store` and instance per call, under a memory cap (pooling allocator
+//! plus a store limiter) and a time cap (epoch interruption driven by a background ticker).
+//! Every pointer and length the guest hands back is bounds-checked here.
+//!
+//! It must not know about HTTP, the registry layout or request schemas, and every function here
+//! blocks: callers on an async executor must use `spawn_blocking`.
+
+mod check;
+mod guest;
+
+pub use check::{MAX_ARTIFACT_BYTES, MAX_TABLE_ELEMENTS};
+pub use guest::{CallError, Guest};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the background ticker advances the engine's epoch. The time limit is enforced
+/// with this granularity.
+pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// Per-call resource limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest linear memory a guest may have, in bytes.
+    pub memory_bytes: usize,
+    /// Longest a single wasm call (instantiation included) may run.
+    pub timeout: Duration,
+    /// Instances that may exist at once; the pooling allocator reserves this many slots.
+    pub max_instances: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 << 20,
+            timeout: Duration::from_millis(50),
+            max_instances: 128,
+        }
+    }
+}
+
+impl Limits {
+    /// Epoch ticks a call may run before it is interrupted (rounded up, plus one for the tick
+    /// already in progress when the call starts).
+    fn deadline_ticks(&self) -> u64 {
+        let tick = EPOCH_TICK.as_micros();
+        (self.timeout.as_micros().div_ceil(tick) as u64).max(1) + 1
+    }
+}
+
+/// Why a module could not be loaded; each message names the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("empty file: a model must be a wasm module")]
+    Empty,
+    #[error("file is {size} bytes, above the {MAX_ARTIFACT_BYTES}-byte limit for an artifact")]
+    TooLarge { size: usize },
+    #[error("not a wasm core module: {0}")]
+    NotWasm(&'static str),
+    #[error("invalid wasm: {0}")]
+    Invalid(String),
+    #[error("module imports `{module}::{name}`; a model must not import anything")]
+    Import { module: String, name: String },
+    #[error("module has a start function; a model must not run code when instantiated")]
+    StartFunction,
+    #[error("module {0}; a model has exactly one memory")]
+    Memories(String),
+    #[error("memory declares {declared} bytes initially, above the {limit}-byte memory limit")]
+    MemoryTooLarge { declared: u64, limit: usize },
+    #[error(
+        "table declares {declared} elements initially, above the limit of {MAX_TABLE_ELEMENTS}"
+    )]
+    TableTooLarge { declared: u64 },
+    #[error("missing export `{0}`")]
+    MissingExport(&'static str),
+    #[error("export `{name}` is {found}, expected {expected}")]
+    ExportType {
+        name: &'static str,
+        found: String,
+        expected: &'static str,
+    },
+    #[error("abi_version() returned {0}; this host speaks ABI version 1")]
+    AbiVersion(i32),
+    #[error("info: {0}")]
+    Info(String),
+    #[error("{export}() failed: {source}")]
+    Call {
+        export: &'static str,
+        source: CallError,
+    },
+    #[error("self-test failed: {0}")]
+    SelfTest(String),
+}
+
+impl LoadError {
+    /// A short, stable label for the cause, for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            LoadError::Empty => "empty",
+            LoadError::TooLarge { .. } => "too_large",
+            LoadError::NotWasm(_) => "not_wasm",
+            LoadError::Invalid(_) => "invalid_wasm",
+            LoadError::Import { .. } => "import",
+            LoadError::StartFunction => "start_function",
+            LoadError::Memories(_) | LoadError::MemoryTooLarge { .. } => "memory",
+            LoadError::TableTooLarge { .. } => "table",
+            LoadError::MissingExport(_) | LoadError::ExportType { .. } => "exports",
+            LoadError::AbiVersion(_) => "abi_version",
+            LoadError::Info(_) => "info",
+            LoadError::Call { source, .. } => source.reason(),
+            LoadError::SelfTest(_) => "self_test",
+        }
+    }
+}
+
+/// The process-wide engine and its epoch ticker. Cheap to share behind an `Arc`.
+pub struct Runtime {
+    engine: Engine,
+    limits: Limits,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// Builds the engine: pooling allocator sized from `limits`, epoch interruption on, and a
+    /// ticker thread that advances the epoch every [`EPOCH_TICK`] until the runtime is dropped.
+    pub fn new(limits: Limits) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(limits.max_instances)
+            .total_memories(limits.max_instances)
+            .total_tables(limits.max_instances)
+            .max_memories_per_module(1)
+            .max_tables_per_module(1)
+            .table_elements(MAX_TABLE_ELEMENTS as usize)
+            .max_memory_size(limits.memory_bytes);
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            // Reserve only what a guest may use (plus guard pages); 4 GiB per slot would reserve
+            // terabytes of address space for a large pool.
+            .memory_reservation(limits.memory_bytes as u64)
+            .memory_reservation_for_growth(0)
+            .max_wasm_stack(512 << 10);
+        let engine = Engine::new(&config)
+            .map_err(|e| anyhow::anyhow!("cannot create the wasm engine: {e}"))?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let stop = ticker_stop.clone();
+        let ticking = engine.clone();
+        std::thread::Builder::new()
+            .name("modelhost-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticking.increment_epoch();
+                }
+            })?;
+        Ok(Runtime {
+            engine,
+            limits,
+            ticker_stop,
+        })
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Checks `bytes` against ABI v1, compiles them (never deserialises precompiled code),
+    /// and reads and validates the guest's `info` document. Blocks for the compile.
+    pub fn load(&self, bytes: &[u8]) -> Result<Guest, LoadError> {
+        check::check_module_bytes(bytes, self.limits.memory_bytes)?;
+        let module = wasmtime::Module::from_binary(&self.engine, bytes)
+            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        check::check_exports(&module)?;
+        Guest::new(&self.engine, module, self.limits)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,165 @@
+//! Shared test helpers: a churn-shaped artifact built with known parameters, temp registries,
+//! and a server started on 127.0.0.1:0.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use modelhost::artifact::build_artifact;
+use modelhost::config::{self, Config, Flags};
+use modelhost::serve::{self, Server};
+use modelhost_abi::info::{GoldenValue, ModelInfo};
+use modelhost_abi::params::FittedFeature;
+use serde_json::json;
+
+/// The churn schema with the lab's ranges and vocabularies.
+pub fn churn_info(version: &str) -> ModelInfo {
+    serde_json::from_value(json!({
+        "name": "churn",
+        "version": version,
+        "task": "binary-classification",
+        "features": [
+            {"name": "tenure_months", "kind": "integer", "min": 0, "max": 200},
+            {"name": "num_complaints", "kind": "integer", "min": 0, "max": 50},
+            {"name": "avg_session_minutes", "kind": "number", "min": 0, "max": 500},
+            {"name": "plan_type", "kind": "categorical", "vocabulary": ["basic", "premium"], "case": "lower"},
+            {"name": "region", "kind": "categorical", "vocabulary": ["AF", "AS", "EU", "NA"], "case": "upper"}
+        ],
+        "outputs": ["probability"],
+        "threshold": 0.5,
+        "training": {
+            "n_rows": 900,
+            "numeric": {
+                "tenure_months": {"mean": 30.0, "std": 17.0},
+                "num_complaints": {"mean": 1.2, "std": 1.1},
+                "avg_session_minutes": {"mean": 35.0, "std": 12.0}
+            },
+            "categorical": {
+                "plan_type": {"basic": 0.72, "premium": 0.28},
+                "region": {"AF": 0.25, "AS": 0.2, "EU": 0.3, "NA": 0.25}
+            }
+        },
+        "metrics": {"f1": 0.72},
+        "golden": []
+    }))
+    .unwrap()
+}
+
+/// Fitted parameters for [`churn_info`]: `shift` moves the intercept, so different shifts give
+/// different versions with visibly different probabilities.
+pub fn churn_params(shift: f64) -> (f64, Vec<FittedFeature>) {
+    (
+        0.2 + shift,
+        vec![
+            FittedFeature::Numeric {
+                mean: 30.0,
+                scale: 17.0,
+                coef: -0.5,
+            },
+            FittedFeature::Numeric {
+                mean: 1.2,
+                scale: 1.1,
+                coef: 0.7,
+            },
+            FittedFeature::Numeric {
+                mean: 35.0,
+                scale: 12.0,
+                coef: -0.25,
+            },
+            FittedFeature::Categorical {
+                coefs: vec![0.1, -0.1],
+            },
+            FittedFeature::Categorical {
+                coefs: vec![0.05, 0.0, -0.03, 0.01],
+            },
+        ],
+    )
+}
+
+/// Golden inputs covering both plans, every region and an unknown one.
+pub fn golden_inputs() -> Vec<Vec<GoldenValue>> {
+    let n = GoldenValue::Number;
+    let c = |s: &str| GoldenValue::Category(s.to_string());
+    vec![
+        vec![n(6.0), n(3.0), n(12.5), c("basic"), c("AF")],
+        vec![n(48.0), n(0.0), n(40.0), c("premium"), c("EU")],
+        vec![n(12.0), n(1.0), n(30.0), c("Basic "), c("mars")],
+    ]
+}
+
+/// A valid churn artifact.
+pub fn churn_artifact(version: &str, shift: f64) -> Vec<u8> {
+    let (intercept, features) = churn_params(shift);
+    build_artifact(&churn_info(version), intercept, &features, &golden_inputs()).unwrap()
+}
+
+/// A temp registry holding `churn/model.wasm` if `artifact` is given.
+pub fn temp_registry(artifact: Option<&[u8]>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("churn")).unwrap();
+    if let Some(bytes) = artifact {
+        std::fs::write(dir.path().join("churn/model.wasm"), bytes).unwrap();
+    }
+    dir
+}
+
+/// A config serving `registry` on 127.0.0.1:0 with a fast poll.
+pub fn test_config(registry: &Path) -> Config {
+    let flags: Flags = [
+        ("registry_dir", registry.display().to_string()),
+        ("host", "127.0.0.1".to_string()),
+        ("port", "0".to_string()),
+        ("poll_interval_ms", "100".to_string()),
+        ("log_dir", registry.join("logs").display().to_string()),
+    ]
+    .into_iter()
+    .collect();
+    config::resolve(None, &|_| None, &flags).unwrap()
+}
+
+/// Starts a server on `registry`.
+pub async fn start_server(registry: &Path) -> Server {
+    serve::start(&test_config(registry)).await.unwrap()
+}
+
+/// `http://addr`.
+pub fn base_url(server: &Server) -> String {
+    format!("http://{}", server.addr)
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The lab's example customer.
+pub fn example_customer() -> serde_json::Value {
+    json!({
+        "request_id": "req-001",
+        "tenure_months": 6,
+        "num_complaints": 3,
+        "avg_session_minutes": 12.5,
+        "plan_type": "basic",
+        "region": "AF"
+    })
+}
+
+/// Path of a `.wat` fixture, compiled to wasm bytes.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    wat::parse_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the modelhost crate: one binary, one module per area.
+
+mod abi;
+mod cli;
+mod common;
+mod http;
+mod kernel;
