@@ -36,6 +36,74 @@ pub enum Command {
     /// function, exports, ABI version, info document, compile and self-test. Exits 0 if the
     /// server would accept the file, 1 with the reason if it would refuse it.
     Inspect(InspectArgs),
+    /// Train the churn model (the lab's pipeline) and publish it into the registry.
+    ///
+    /// Data: --synthetic N (the lab's generator) or --data FILE.csv. Cleaning and checks as the
+    /// lab: negative minutes clipped, categories case-normalised, required columns present,
+    /// at most 5 % nulls per column, numeric columns numeric. Fit: standardisation + one-hot +
+    /// L2 logistic regression (C = 1). The decision threshold is tuned for F1 on the training
+    /// rows; metrics are measured on the hold-out (--test-data, or a stratified 25 % split).
+    ///
+    /// Every run writes versions/<v>.wasm, versions/<v>.json and a history.jsonl line. If F1 >=
+    /// --gate-f1 and >= the always-0 baseline, model.wasm is replaced atomically and running
+    /// servers switch to it.
+    ///
+    /// Exit status: 0 trained and promoted; 3 trained and recorded, but refused by the gate
+    /// (live model unchanged); 65 a data check failed (nothing written); 64 bad arguments;
+    /// 1 any other error (nothing promoted).
+    Train(TrainArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainArgs {
+    /// Registry directory to publish into.
+    #[arg(
+        long,
+        alias = "registry",
+        env = "REGISTRY_DIR",
+        default_value = "./registry"
+    )]
+    pub registry_dir: PathBuf,
+    /// Model name: artifacts go to REGISTRY_DIR/MODEL_NAME/.
+    #[arg(long, env = "MODEL_NAME", default_value = "churn")]
+    pub model_name: String,
+    /// Training data: a CSV file with a header row.
+    #[arg(long, value_name = "FILE.csv", conflicts_with = "synthetic")]
+    pub data: Option<PathBuf>,
+    /// Hold-out data; when given, training uses all of --data and metrics come from this file.
+    #[arg(long, value_name = "FILE.csv", requires = "data")]
+    pub test_data: Option<PathBuf>,
+    /// Generate N rows with the lab's synthetic churn generator (the default: 1200).
+    #[arg(long, value_name = "N")]
+    pub synthetic: Option<usize>,
+    /// Seed for the generator and the train/test split.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Target column (0/1).
+    #[arg(long, default_value = "churn")]
+    pub target: String,
+    /// Feature columns, in order (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "tenure_months,num_complaints,avg_session_minutes,plan_type,region"
+    )]
+    pub features: Vec<String>,
+    /// Treat these columns as numeric (an error names any non-numeric value).
+    #[arg(long, value_name = "COL", value_delimiter = ',')]
+    pub numeric: Vec<String>,
+    /// Treat these columns as categorical even if they look numeric.
+    #[arg(long, value_name = "COL", value_delimiter = ',')]
+    pub categorical: Vec<String>,
+    /// Minimum hold-out F1 for promotion.
+    #[arg(long, default_value_t = 0.70)]
+    pub gate_f1: f64,
+    /// Also write the training data (after cleaning) to this CSV file.
+    #[arg(long, value_name = "FILE.csv")]
+    pub export_data: Option<PathBuf>,
+    /// Print a JSON summary instead of the human one.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -12,6 +12,7 @@
 //! - [`http`]: router, handlers, JSON errors. Knows nothing of wasmtime.
 //! - [`serve`]: wires the above into a running server.
 //! - [`inspect`]: checks an artifact without serving it.
+//! - [`training`]: `modelhost train`: the lab's pipeline, ending in a published artifact.
 //! - [`telemetry`]: logging setup.
 
 pub mod artifact;
@@ -24,6 +25,7 @@ pub mod registry;
 pub mod runtime;
 pub mod serve;
 pub mod telemetry;
+pub mod training;
 pub mod watch;
 
 /// Exit status for a bad configuration or command line (EX_USAGE).

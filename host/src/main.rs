@@ -5,7 +5,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use modelhost::cli::{Cli, Command};
+use modelhost::training::{self, DataSource, TrainError, TrainOptions};
 use modelhost::{EXIT_CONFIG, config, inspect, serve, telemetry};
+
+/// `train`: the gate refused the model (recorded, not promoted).
+const EXIT_GATE_REFUSED: u8 = 3;
+/// `train`: a data check failed (EX_DATAERR).
+const EXIT_DATA: u8 = 65;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -47,6 +53,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Train(args) => run_train(args),
         Command::Inspect(args) => {
             match inspect::inspect(&args.file, modelhost::runtime::Limits::default()) {
                 Ok(report) => {
@@ -64,6 +71,92 @@ fn main() -> ExitCode {
                     eprintln!("modelhost: {e:#}");
                     ExitCode::FAILURE
                 }
+            }
+        }
+    }
+}
+
+fn run_train(args: modelhost::cli::TrainArgs) -> ExitCode {
+    if !(0.0..=1.0).contains(&args.gate_f1) {
+        eprintln!(
+            "modelhost: invalid --gate-f1={}: expected a number from 0 to 1",
+            args.gate_f1
+        );
+        return ExitCode::from(EXIT_CONFIG as u8);
+    }
+    let source = match (&args.data, args.synthetic) {
+        (Some(path), _) => DataSource::Csv {
+            path: path.clone(),
+            test_path: args.test_data.clone(),
+        },
+        (None, n_rows) => DataSource::Synthetic {
+            n_rows: n_rows.unwrap_or(1200),
+        },
+    };
+    let options = TrainOptions {
+        registry_dir: args.registry_dir,
+        model_name: args.model_name,
+        source,
+        target: args.target,
+        features: args.features,
+        numeric: args.numeric,
+        categorical: args.categorical,
+        seed: args.seed,
+        gate_f1: args.gate_f1,
+        export_data: args.export_data,
+    };
+    match training::train(&options) {
+        Ok(outcome) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&outcome).unwrap_or_default()
+                );
+            } else {
+                let m = &outcome.metrics;
+                println!(
+                    "trained {} {} on {} rows, evaluated on {}",
+                    outcome.model_name, outcome.version, outcome.n_train, outcome.n_test
+                );
+                println!(
+                    "  accuracy {:.3}  precision {:.3}  recall {:.3}  f1 {:.3}  roc_auc {}  baseline_f1 {:.3}  threshold {:.3}",
+                    m.accuracy,
+                    m.precision,
+                    m.recall,
+                    m.f1,
+                    m.roc_auc.map_or("n/a".to_string(), |a| format!("{a:.3}")),
+                    m.baseline_f1,
+                    m.threshold
+                );
+                println!(
+                    "  artifact {} ({} bytes, sha256 {})",
+                    outcome.artifact.display(),
+                    outcome.size_bytes,
+                    outcome.sha256
+                );
+                if outcome.promoted {
+                    println!(
+                        "  gate passed (f1 >= {}): promoted to model.wasm",
+                        outcome.gate.f1_min
+                    );
+                } else {
+                    println!(
+                        "  gate refused (f1 {:.3} < {}): recorded, live model unchanged",
+                        outcome.gate.f1, outcome.gate.f1_min
+                    );
+                }
+            }
+            if outcome.promoted {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_GATE_REFUSED)
+            }
+        }
+        Err(e) => {
+            eprintln!("modelhost: {e}");
+            match e {
+                TrainError::Data(_) => ExitCode::from(EXIT_DATA),
+                _ => ExitCode::FAILURE,
             }
         }
     }

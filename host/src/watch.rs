@@ -100,7 +100,13 @@ impl Watcher {
             return Outcome::Unchanged;
         }
         // Wait for the writer to finish: the file must look the same across a settle window.
-        loop {
+        // A file last modified longer ago than the window (the usual case at startup) is
+        // already settled.
+        let settled = fingerprint
+            .modified
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age >= SETTLE);
+        while !settled {
             tokio::time::sleep(SETTLE).await;
             match registry::fingerprint(&self.path) {
                 Ok(Some(again)) if again == fingerprint => break,

@@ -1,0 +1,379 @@
+//! `modelhost train`: the lab's pipeline end to end — data, checks, fit, metrics, gate — ending in
+//! a versioned wasm artifact in the registry, promoted to `model.wasm` only if it passes the gate.
+//!
+//! The numbers come from the `modelhost-train` crate; this module turns its fitted pipeline into
+//! an ABI info document and an artifact, checks the artifact in the same sandbox the server uses,
+//! and publishes it crash-safely (see [`registry::write_atomic`]). It never touches a running
+//! server: servers notice the new `model.wasm` by themselves.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use modelhost_abi::info::{
+    CaseRule, FeatureKind, FeatureSpec, GoldenValue, ModelInfo, TASK_BINARY_CLASSIFICATION,
+};
+use modelhost_abi::params::FittedFeature as AbiFeature;
+use modelhost_train as mt;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::artifact::build_artifact;
+use crate::model::{Model, sha256_hex};
+use crate::registry;
+use crate::runtime::{Limits, Runtime};
+
+/// Where the training rows come from.
+#[derive(Debug, Clone)]
+pub enum DataSource {
+    /// The lab's generator.
+    Synthetic { n_rows: usize },
+    /// A CSV file with a header row, and optionally a separate hold-out file.
+    Csv {
+        path: PathBuf,
+        test_path: Option<PathBuf>,
+    },
+}
+
+/// Everything `train` needs.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub registry_dir: PathBuf,
+    pub model_name: String,
+    pub source: DataSource,
+    pub target: String,
+    pub features: Vec<String>,
+    pub numeric: Vec<String>,
+    pub categorical: Vec<String>,
+    pub seed: u64,
+    pub gate_f1: f64,
+    /// Also write the (cleaned) training data here as CSV.
+    pub export_data: Option<PathBuf>,
+}
+
+/// Why training stopped before anything was written.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("data check failed: {0}")]
+    Data(String),
+    #[error("{0}")]
+    Fit(String),
+    #[error("the trained artifact failed its own checks: {0}")]
+    Artifact(String),
+    #[error("registry {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainOutcome {
+    pub model_name: String,
+    pub version: String,
+    pub promoted: bool,
+    pub gate: Gate,
+    pub metrics: mt::Metrics,
+    pub sha256: String,
+    pub artifact: PathBuf,
+    pub size_bytes: usize,
+    pub data: mt::DataSummary,
+    pub n_train: usize,
+    pub n_test: usize,
+}
+
+/// The quality gate and its verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Gate {
+    pub f1_min: f64,
+    pub f1: f64,
+    pub baseline_f1: f64,
+    pub passed: bool,
+}
+
+/// Ranges requests are validated against. The lab's API fixes them for the churn columns; for
+/// other columns the training range is widened by its own span on both sides.
+fn feature_range(name: &str, stats: Option<&mt::NumericStats>) -> (f64, f64) {
+    match name {
+        "tenure_months" => (0.0, 200.0),
+        "num_complaints" => (0.0, 50.0),
+        "avg_session_minutes" => (0.0, 500.0),
+        _ => {
+            let (lo, hi) = stats.map_or((0.0, 0.0), |s| (s.min, s.max));
+            let span = (hi - lo).max(1.0);
+            ((lo - span).floor(), (hi + span).ceil())
+        }
+    }
+}
+
+fn abi_case(rule: mt::CaseRule) -> CaseRule {
+    match rule {
+        mt::CaseRule::Lower => CaseRule::Lower,
+        mt::CaseRule::Upper => CaseRule::Upper,
+        mt::CaseRule::Keep => CaseRule::Keep,
+    }
+}
+
+/// Loads, checks and cleans the data; restricts it to `features` in that order.
+fn load_data(
+    options: &TrainOptions,
+    path: &Path,
+) -> Result<(mt::Dataset, mt::DataSummary), TrainError> {
+    let mut overrides = if options.features.iter().eq(mt::CHURN_FEATURES.iter()) {
+        mt::KindOverrides::churn()
+    } else {
+        mt::KindOverrides::default()
+    };
+    overrides.numeric.extend(options.numeric.iter().cloned());
+    overrides
+        .categorical
+        .retain(|c| !options.numeric.contains(c));
+    overrides
+        .categorical
+        .extend(options.categorical.iter().cloned());
+    overrides
+        .numeric
+        .retain(|c| !options.categorical.contains(c));
+    let mut raw = mt::read_csv(path, &options.target, &overrides)
+        .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
+    raw.columns.retain(|c| options.features.contains(&c.name));
+    let required: Vec<&str> = options.features.iter().map(String::as_str).collect();
+    let (mut data, summary) = mt::clean_and_check(raw, &required)
+        .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
+    data.columns
+        .sort_by_key(|c| options.features.iter().position(|f| *f == c.name));
+    Ok((data, summary))
+}
+
+/// Runs the pipeline and publishes the result. Returns the outcome whether or not the gate
+/// passed; nothing is written when an error is returned.
+pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
+    let (data, summary, holdout) = match &options.source {
+        DataSource::Synthetic { n_rows } => {
+            let data = mt::synthetic_churn(*n_rows, options.seed);
+            let summary = mt::DataSummary::of(&data);
+            (data, summary, None)
+        }
+        DataSource::Csv { path, test_path } => {
+            let (data, summary) = load_data(options, path)?;
+            let holdout = match test_path {
+                Some(test_path) => Some(load_data(options, test_path)?.0),
+                None => None,
+            };
+            (data, summary, holdout)
+        }
+    };
+    if let Some(path) = &options.export_data {
+        mt::write_csv(&data, &options.target, path)
+            .map_err(|e| TrainError::Data(format!("cannot export to {}: {e}", path.display())))?;
+    }
+    let (train_rows, test_rows) = match holdout {
+        Some(test) => (data.clone(), test),
+        None => {
+            let (train_idx, test_idx) = mt::stratified_split(&data.target, 0.25, options.seed);
+            (data.subset(&train_idx), data.subset(&test_idx))
+        }
+    };
+    if train_rows.target.iter().all(|t| *t == train_rows.target[0]) {
+        return Err(TrainError::Data(format!(
+            "the target column `{}` has only one class in the training rows",
+            options.target
+        )));
+    }
+    let (fitted, metrics, threshold) = mt::run_pipeline(&train_rows, &test_rows, 1.0)
+        .map_err(|e| TrainError::Fit(e.to_string()))?;
+    let stats = mt::TrainingStats::from_dataset(&train_rows);
+
+    let mut info = model_info(options, &fitted, &metrics, threshold, &stats);
+    let (intercept, features) = abi_features(&fitted);
+    let golden = golden_inputs(&test_rows);
+    // The version is derived from everything the artifact says, so it is stable across runs.
+    info.version = "pending".to_string();
+    let provisional = build_artifact(&info, intercept, &features, &golden)
+        .map_err(|e| TrainError::Artifact(e.to_string()))?;
+    info.version = format!("v{}", &sha256_hex(&provisional)[..12]);
+    let bytes = build_artifact(&info, intercept, &features, &golden)
+        .map_err(|e| TrainError::Artifact(e.to_string()))?;
+    let sha256 = sha256_hex(&bytes);
+
+    // Check it exactly as a server would before anything reaches the registry.
+    let runtime =
+        Runtime::new(Limits::default()).map_err(|e| TrainError::Artifact(e.to_string()))?;
+    Model::load(&runtime, &bytes, PathBuf::from("candidate.wasm"))
+        .map_err(|e| TrainError::Artifact(e.to_string()))?;
+
+    let gate = Gate {
+        f1_min: options.gate_f1,
+        f1: metrics.f1,
+        baseline_f1: metrics.baseline_f1,
+        passed: metrics.f1 >= options.gate_f1 && metrics.f1 >= metrics.baseline_f1,
+    };
+    let outcome = TrainOutcome {
+        model_name: options.model_name.clone(),
+        version: info.version.clone(),
+        promoted: gate.passed,
+        gate,
+        metrics,
+        sha256,
+        artifact: registry::versions_dir(&options.registry_dir, &options.model_name)
+            .join(format!("{}.wasm", info.version)),
+        size_bytes: bytes.len(),
+        data: summary,
+        n_train: train_rows.n_rows(),
+        n_test: test_rows.n_rows(),
+    };
+    publish_run(options, &outcome, &bytes)?;
+    Ok(outcome)
+}
+
+fn model_info(
+    options: &TrainOptions,
+    fitted: &mt::FittedPipeline,
+    metrics: &mt::Metrics,
+    threshold: f64,
+    stats: &mt::TrainingStats,
+) -> ModelInfo {
+    let features = fitted
+        .features
+        .iter()
+        .map(|feature| match feature {
+            mt::FittedFeature::Numeric { name, kind, .. } => {
+                let (min, max) = feature_range(name, stats.numeric.get(name));
+                let kind = if *kind == mt::FeatureKind::Integer {
+                    FeatureKind::Integer { min, max }
+                } else {
+                    FeatureKind::Number { min, max }
+                };
+                FeatureSpec {
+                    name: name.clone(),
+                    kind,
+                }
+            }
+            mt::FittedFeature::Categorical {
+                name, vocabulary, ..
+            } => FeatureSpec {
+                name: name.clone(),
+                kind: FeatureKind::Categorical {
+                    vocabulary: vocabulary.clone(),
+                    case: abi_case(mt::case_rule(name)),
+                },
+            },
+        })
+        .collect();
+    let mut metric_map = BTreeMap::new();
+    metric_map.insert("accuracy".to_string(), metrics.accuracy);
+    metric_map.insert("precision".to_string(), metrics.precision);
+    metric_map.insert("recall".to_string(), metrics.recall);
+    metric_map.insert("f1".to_string(), metrics.f1);
+    if let Some(auc) = metrics.roc_auc {
+        metric_map.insert("roc_auc".to_string(), auc);
+    }
+    metric_map.insert("baseline_f1".to_string(), metrics.baseline_f1);
+    metric_map.insert("n_test".to_string(), metrics.n as f64);
+    // Same JSON shape on both sides; the ABI side ignores the extra min/max.
+    let training = serde_json::to_value(stats)
+        .and_then(serde_json::from_value)
+        .unwrap_or_default();
+    ModelInfo {
+        name: options.model_name.clone(),
+        version: String::new(),
+        task: TASK_BINARY_CLASSIFICATION.to_string(),
+        features,
+        outputs: vec!["probability".to_string()],
+        threshold,
+        training,
+        metrics: metric_map,
+        golden: Vec::new(),
+    }
+}
+
+fn abi_features(fitted: &mt::FittedPipeline) -> (f64, Vec<AbiFeature>) {
+    let features = fitted
+        .features
+        .iter()
+        .map(|feature| match feature {
+            mt::FittedFeature::Numeric {
+                mean, scale, coef, ..
+            } => AbiFeature::Numeric {
+                mean: *mean,
+                scale: *scale,
+                coef: *coef,
+            },
+            mt::FittedFeature::Categorical { coefs, .. } => AbiFeature::Categorical {
+                coefs: coefs.clone(),
+            },
+        })
+        .collect();
+    (fitted.intercept, features)
+}
+
+/// The first eight hold-out rows, plus one with an unseen category, as golden inputs.
+fn golden_inputs(test: &mt::Dataset) -> Vec<Vec<GoldenValue>> {
+    let to_golden = |cell: &mt::Cell<'_>| match cell {
+        mt::Cell::Number(x) => GoldenValue::Number(*x),
+        mt::Cell::Category(s) => GoldenValue::Category(s.to_string()),
+    };
+    let mut golden: Vec<Vec<GoldenValue>> = (0..test.n_rows().min(8))
+        .map(|i| test.row(i).iter().map(to_golden).collect())
+        .collect();
+    if let Some(first) = golden.first() {
+        let unseen = first
+            .iter()
+            .map(|v| match v {
+                GoldenValue::Category(_) => GoldenValue::Category("unseen-category".to_string()),
+                other => other.clone(),
+            })
+            .collect();
+        golden.push(unseen);
+    }
+    golden
+}
+
+/// Writes `versions/<v>.wasm`, `versions/<v>.json`, a `history.jsonl` line, and — if the gate
+/// passed — `model.wasm`, each crash-safely and in that order, so a crash at any point leaves
+/// the previous live model in place.
+fn publish_run(
+    options: &TrainOptions,
+    outcome: &TrainOutcome,
+    bytes: &[u8],
+) -> Result<(), TrainError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TrainError::Io { path, source }
+    };
+    let versions = registry::versions_dir(&options.registry_dir, &options.model_name);
+    registry::write_atomic(&outcome.artifact, bytes).map_err(io(&outcome.artifact))?;
+    let trained_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let source = match &options.source {
+        DataSource::Synthetic { n_rows } => json!({"synthetic": n_rows}),
+        DataSource::Csv { path, test_path } => json!({"csv": path, "test_csv": test_path}),
+    };
+    let record = json!({
+        "model_name": outcome.model_name,
+        "version": outcome.version,
+        "file": format!("versions/{}.wasm", outcome.version),
+        "sha256": outcome.sha256,
+        "trained_at": trained_at,
+        "seed": options.seed,
+        "source": source,
+        "data": outcome.data,
+        "n_train": outcome.n_train,
+        "n_test": outcome.n_test,
+        "metrics": outcome.metrics,
+        "gate": outcome.gate,
+        "passed": outcome.gate.passed,
+        "promoted": outcome.promoted,
+    });
+    let metadata = versions.join(format!("{}.json", outcome.version));
+    let pretty = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    registry::write_atomic(&metadata, &pretty).map_err(io(&metadata))?;
+    let history = registry::history_path(&options.registry_dir, &options.model_name);
+    registry::append_history(&options.registry_dir, &options.model_name, &record)
+        .map_err(io(&history))?;
+    if outcome.promoted {
+        let live = registry::live_path(&options.registry_dir, &options.model_name);
+        registry::write_atomic(&live, bytes).map_err(io(&live))?;
+    }
+    Ok(())
+}
