@@ -51,7 +51,7 @@ pub enum Command {
     /// Exit status: 0 trained and promoted; 3 trained and recorded, but refused by the gate
     /// (live model unchanged); 65 a data check failed (nothing written); 64 bad arguments;
     /// 1 any other error (nothing promoted).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -76,7 +76,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_train(args: modelhost::cli::TrainArgs) -> ExitCode {
+fn run_train(args: Box<modelhost::cli::TrainArgs>) -> ExitCode {
+    let args = *args;
     if !(0.0..=1.0).contains(&args.gate_f1) {
         eprintln!(
             "modelhost: invalid --gate-f1={}: expected a number from 0 to 1",

@@ -102,14 +102,14 @@ impl Watcher {
         // Wait for the writer to finish: the file must look the same across a settle window.
         // A file last modified longer ago than the window (the usual case at startup) is
         // already settled.
-        let settled = fingerprint
+        let mut settled = fingerprint
             .modified
             .and_then(|m| m.elapsed().ok())
             .is_some_and(|age| age >= SETTLE);
         while !settled {
             tokio::time::sleep(SETTLE).await;
             match registry::fingerprint(&self.path) {
-                Ok(Some(again)) if again == fingerprint => break,
+                Ok(Some(again)) if again == fingerprint => settled = true,
                 Ok(Some(again)) => fingerprint = again,
                 Ok(None) => return Outcome::Missing,
                 Err(e) => {
