@@ -1,8 +1,15 @@
 //! The registry directory: where artifacts live and how they are read.
 //!
 //! Layout: `REGISTRY_DIR/<MODEL_NAME>/model.wasm` is the live artifact, replaced by atomic
-//! rename (or, by hand, copied in place). This module reads files and describes them; it never
+//! rename (or, by hand, copied in place); `versions/<v>.wasm` + `versions/<v>.json` hold every
+//! version ever trained or published, and `history.jsonl` one line per run or event (see
+//! [`history`] for reading it). This module reads and writes files and describes them; it never
 //! compiles anything and never touches the active model.
+
+mod atomic;
+pub mod history;
+
+pub use atomic::{AtomicFile, write_atomic};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -79,45 +86,6 @@ pub fn history_path(registry_dir: &Path, model_name: &str) -> PathBuf {
     registry_dir.join(model_name).join("history.jsonl")
 }
 
-/// Writes `bytes` to `path` so that a reader (or a crash) sees either the old file or the whole
-/// new one: write a temp file in the same directory, fsync it, rename it over `path`, fsync the
-/// directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("{} has no parent directory", path.display()),
-        )
-    })?;
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temp, path)?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
-}
-
-/// Makes a rename in `dir` durable.
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
 /// Appends one JSON line to `history.jsonl` crash-safely (the whole file is rewritten through
 /// [`write_atomic`], so a crash never leaves half a line).
 pub fn append_history(
@@ -156,30 +124,186 @@ pub fn read_history(
         .collect())
 }
 
+/// Whether `version` can name files in `versions/`: 1-128 ASCII letters, digits, `.`, `_`, `-`
+/// and `+`, not starting with `.` (temp files start with `.`). The problem otherwise.
+pub fn check_version_name(version: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+');
+    if version.is_empty() || version.len() > 128 {
+        Err(format!("version {version:?} must be 1-128 characters"))
+    } else if version.starts_with('.') || !version.chars().all(allowed) {
+        Err(format!(
+            "version {version:?} cannot name a file: use letters, digits, '.', '_', '-' and '+', not starting with '.'"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// `registry_dir/model_name/versions/<version>.wasm`.
+pub fn version_path(registry_dir: &Path, model_name: &str, version: &str) -> PathBuf {
+    versions_dir(registry_dir, model_name).join(format!("{version}.wasm"))
+}
+
+/// `registry_dir/model_name/versions/<version>.json`.
+pub fn version_record_path(registry_dir: &Path, model_name: &str, version: &str) -> PathBuf {
+    versions_dir(registry_dir, model_name).join(format!("{version}.json"))
+}
+
 /// Makes `versions/<version>.wasm` the live `model.wasm`, atomically.
 pub fn promote(registry_dir: &Path, model_name: &str, version: &str) -> std::io::Result<()> {
-    let source = versions_dir(registry_dir, model_name).join(format!("{version}.wasm"));
-    let bytes = read_artifact(&source)?;
-    write_atomic(&live_path(registry_dir, model_name), &bytes)
+    promote_checked(registry_dir, model_name, version, |_| Ok(())).map_err(|e| match e {
+        PromoteError::Read(e) | PromoteError::Write(e) => e,
+        PromoteError::Check(never) => never,
+    })
+}
+
+/// Why [`promote_checked`] did not promote.
+#[derive(Debug)]
+pub enum PromoteError<E> {
+    /// `versions/<version>.wasm` could not be read.
+    Read(std::io::Error),
+    /// The check refused the bytes.
+    Check(E),
+    /// `model.wasm` could not be replaced (it is unchanged).
+    Write(std::io::Error),
+}
+
+/// Like [`promote`], but `check` sees the bytes first; if it fails, nothing is written.
+pub fn promote_checked<E>(
+    registry_dir: &Path,
+    model_name: &str,
+    version: &str,
+    check: impl FnOnce(&[u8]) -> Result<(), E>,
+) -> Result<(), PromoteError<E>> {
+    let bytes = read_artifact(&version_path(registry_dir, model_name, version))
+        .map_err(PromoteError::Read)?;
+    check(&bytes).map_err(PromoteError::Check)?;
+    install_live(registry_dir, model_name, &bytes).map_err(PromoteError::Write)
+}
+
+/// Makes `bytes` the live `model.wasm` crash-safely, keeping an optional `model.wasm.sha256`
+/// true: the checksum file is removed first, then `model.wasm` is replaced ([`write_atomic`]),
+/// then the checksum is written again with the new digest. A crash at any instant leaves either
+/// no checksum file or one that matches `model.wasm`, so a restarted server always finds a
+/// complete model it may load (the old one or the new one).
+pub fn install_live(registry_dir: &Path, model_name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let checksum = checksum_path(registry_dir, model_name);
+    let had_checksum = match std::fs::remove_file(&checksum) {
+        Ok(()) => {
+            atomic::sync_parent(&checksum)?;
+            true
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e),
+    };
+    write_atomic(&live_path(registry_dir, model_name), bytes)?;
+    if had_checksum {
+        let line = format!("{}  {LIVE_FILE}\n", crate::model::sha256_hex(bytes));
+        write_atomic(&checksum, line.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// File name of the optional checksum beside the live artifact: `model.wasm.sha256`, holding the
+/// hex sha256 of the bytes `model.wasm` must have (`sha256sum` output is accepted too).
+pub const CHECKSUM_FILE: &str = "model.wasm.sha256";
+
+/// `registry_dir/model_name/model.wasm.sha256`.
+pub fn checksum_path(registry_dir: &Path, model_name: &str) -> PathBuf {
+    registry_dir.join(model_name).join(CHECKSUM_FILE)
+}
+
+/// The sha256 a checksum file holds, lower-case hex; `None` if the file does not exist. The file
+/// holds 64 hex digits, optionally followed by white space and a file name (as `sha256sum`
+/// writes it); anything else is an `InvalidData` error naming the file.
+pub fn read_checksum(path: &Path) -> std::io::Result<Option<String>> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) if bytes.len() <= 4096 => String::from_utf8_lossy(&bytes).into_owned(),
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} is too large to hold a sha256", path.display()),
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let digest = text.split_whitespace().next().unwrap_or("");
+    if digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(Some(digest.to_ascii_lowercase()))
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} does not hold a hex sha256", path.display()),
+        ))
+    }
+}
+
+/// The sha256 that `versions/<version>.json` records for `version`, if that record exists and
+/// names one. A version that cannot name a file, a missing or unreadable record, and a record
+/// without a `sha256` string all give `None`: nothing is recorded to compare with.
+pub fn recorded_sha256(registry_dir: &Path, model_name: &str, version: &str) -> Option<String> {
+    check_version_name(version).ok()?;
+    let path = version_record_path(registry_dir, model_name, version);
+    let text = std::fs::read(path).ok()?;
+    let record: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    record
+        .get("sha256")?
+        .as_str()
+        .map(|s| s.trim().to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod checksum_tests {
+    use super::*;
+
+    #[test]
+    fn checksum_files_hold_a_digest_alone_or_as_sha256sum_writes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CHECKSUM_FILE);
+        assert_eq!(
+            read_checksum(&path).unwrap(),
+            None,
+            "absent: nothing to check"
+        );
+        let digest = "AB".repeat(32);
+        std::fs::write(&path, format!("{digest}\n")).unwrap();
+        assert_eq!(read_checksum(&path).unwrap(), Some("ab".repeat(32)));
+        std::fs::write(&path, format!("{digest}  model.wasm\n")).unwrap();
+        assert_eq!(read_checksum(&path).unwrap(), Some("ab".repeat(32)));
+        for bad in ["", "abc", &"zz".repeat(32)] {
+            std::fs::write(&path, bad).unwrap();
+            let err = read_checksum(&path).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+            assert!(err.to_string().contains("model.wasm.sha256"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_version_record_gives_its_sha256_when_it_has_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = |version: &str, text: &str| {
+            let path = version_record_path(dir.path(), "churn", version);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        record("v1", r#"{"version": "v1", "sha256": "ABC123"}"#);
+        record("v2", r#"{"version": "v2"}"#);
+        record("v3", "not json");
+        assert_eq!(
+            recorded_sha256(dir.path(), "churn", "v1").as_deref(),
+            Some("abc123")
+        );
+        assert_eq!(recorded_sha256(dir.path(), "churn", "v2"), None);
+        assert_eq!(recorded_sha256(dir.path(), "churn", "v3"), None);
+        assert_eq!(recorded_sha256(dir.path(), "churn", "v4"), None);
+        assert_eq!(recorded_sha256(dir.path(), "churn", "../v1"), None);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn write_atomic_replaces_whole_files_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m/model.wasm");
-        write_atomic(&path, b"first").unwrap();
-        write_atomic(&path, b"second version").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"second version");
-        let names: Vec<_> = std::fs::read_dir(dir.path().join("m"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["model.wasm"]);
-    }
 
     #[test]
     fn history_appends_lines_in_order() {

@@ -135,8 +135,17 @@ fn load_data(
     overrides
         .numeric
         .retain(|c| !options.categorical.contains(c));
-    let mut raw = mt::read_csv(path, &options.target, &overrides)
-        .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
+    let mut raw = mt::read_csv(path, &options.target, &overrides).map_err(|e| match e {
+        // The churn overrides are implied, not asked for: a column they name is simply missing.
+        mt::DataError::UnknownOverride { column } if options.features.contains(&column) => {
+            TrainError::Data(format!(
+                "{}: {}",
+                path.display(),
+                mt::DataError::MissingColumn { column }
+            ))
+        }
+        e => TrainError::Data(format!("{}: {e}", path.display())),
+    })?;
     raw.columns.retain(|c| options.features.contains(&c.name));
     let required: Vec<&str> = options.features.iter().map(String::as_str).collect();
     let (mut data, summary) = mt::clean_and_check(raw, &required)
@@ -330,9 +339,9 @@ fn golden_inputs(test: &mt::Dataset) -> Vec<Vec<GoldenValue>> {
     golden
 }
 
-/// Writes `versions/<v>.wasm`, `versions/<v>.json`, a `history.jsonl` line, and — if the gate
-/// passed — `model.wasm`, each crash-safely and in that order, so a crash at any point leaves
-/// the previous live model in place.
+/// Writes `versions/<v>.wasm`, `versions/<v>.json`, a `history.jsonl` line (the record, led by
+/// `"event": "train"`), and — if the gate passed — `model.wasm`, each crash-safely and in that
+/// order, so a crash at any point leaves the previous live model in place.
 fn publish_run(
     options: &TrainOptions,
     outcome: &TrainOutcome,
@@ -369,11 +378,15 @@ fn publish_run(
     let pretty = serde_json::to_vec_pretty(&record).unwrap_or_default();
     registry::write_atomic(&metadata, &pretty).map_err(io(&metadata))?;
     let history = registry::history_path(&options.registry_dir, &options.model_name);
-    registry::append_history(&options.registry_dir, &options.model_name, &record)
+    let mut line = serde_json::Map::new();
+    line.insert("event".to_string(), json!("train"));
+    line.extend(record.as_object().cloned().unwrap_or_default());
+    registry::append_history(&options.registry_dir, &options.model_name, &line.into())
         .map_err(io(&history))?;
     if outcome.promoted {
         let live = registry::live_path(&options.registry_dir, &options.model_name);
-        registry::write_atomic(&live, bytes).map_err(io(&live))?;
+        registry::install_live(&options.registry_dir, &options.model_name, bytes)
+            .map_err(io(&live))?;
     }
     Ok(())
 }

@@ -3,11 +3,13 @@
 //! [`Model::load`] is the load pipeline's core: sha256 → ABI checks and compile (in
 //! [`runtime`](crate::runtime)) → self-test with the model's golden pairs. [`ActiveModel`] holds
 //! the serving model behind an `ArcSwap`, so a request keeps the `Arc<Model>` it started with
-//! while a swap installs the next one. [`schema`] turns a JSON request into a matrix row.
+//! while a swap installs the next one. [`schema`] turns a JSON request into a matrix row, and
+//! [`response`] shapes the answer for one row (for HTTP and batch scoring alike).
 //!
 //! This module does not read the registry or watch files (that is `registry` and `watch`), and
 //! knows nothing of HTTP.
 
+pub mod response;
 pub mod schema;
 mod slot;
 

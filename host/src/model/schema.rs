@@ -153,7 +153,8 @@ fn check_range(name: &str, x: f64, min: f64, max: f64) -> Result<(), FieldError>
     }
 }
 
-fn type_name(value: &Value) -> &'static str {
+/// "a number", "a string", …: how errors name a JSON value's type.
+pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -61,6 +61,14 @@ impl ActiveModel {
         status.last_error_at = Some(SystemTime::now());
     }
 
+    /// Forgets the last refusal without a swap, when the live file is the serving model again
+    /// (a refused candidate was replaced by the bytes already serving).
+    pub fn clear_error(&self) {
+        let mut status = self.lock_status();
+        status.last_error = None;
+        status.last_error_at = None;
+    }
+
     /// A copy of the status.
     pub fn status(&self) -> SlotStatus {
         self.lock_status().clone()

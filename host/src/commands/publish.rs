@@ -1,0 +1,168 @@
+//! `modelhost publish FILE.wasm`: the safe way to drop in a model built elsewhere.
+//!
+//! The file is checked exactly as `inspect` checks it ([`inspect::check_file`]: ABI checks,
+//! compile, info document, self-test in the sandbox), its `info.name` must be the model name,
+//! and its `info.version` must be usable as a file name and must not already name different
+//! bytes. Only then is anything written, in this order and each file crash-safely:
+//! `versions/<v>.wasm`, `versions/<v>.json`, a `publish` line in `history.jsonl`, and finally
+//! `model.wasm` (with an operator's `model.wasm.sha256` kept true, see
+//! [`registry::install_live`]). A crash before the last step leaves the previous model live and
+//! complete; the version files it leaves are harmless (a later publish of the same file reuses
+//! them).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{CommandError, RegistryTarget, now_rfc3339};
+use crate::inspect::check_file;
+use crate::model::sha256_hex;
+use crate::registry::history;
+use crate::registry::{self};
+use crate::runtime::{Limits, Runtime};
+
+/// What `publish` needs.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    pub target: RegistryTarget,
+    /// The artifact to publish.
+    pub file: PathBuf,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishReport {
+    pub model_name: String,
+    pub version: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// `versions/<v>.wasm`.
+    pub artifact: PathBuf,
+    /// The version live before, if it was a recorded one.
+    pub from: Option<String>,
+    /// False when these exact bytes were already live (nothing was written).
+    pub changed: bool,
+}
+
+impl fmt::Display for PublishReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.changed {
+            return write!(
+                f,
+                "{} {} (sha256 {}) is already live; nothing changed",
+                self.model_name, self.version, self.sha256
+            );
+        }
+        writeln!(
+            f,
+            "published {} {} ({} bytes, sha256 {})",
+            self.model_name, self.version, self.size_bytes, self.sha256
+        )?;
+        writeln!(f, "  artifact {}", self.artifact.display())?;
+        match &self.from {
+            Some(from) => write!(f, "  promoted to model.wasm, replacing {from}"),
+            None => write!(f, "  promoted to model.wasm"),
+        }
+    }
+}
+
+/// Checks `options.file` and, if it passes, stores and promotes it. Nothing is written when a
+/// check fails.
+pub fn publish(options: &PublishOptions) -> Result<PublishReport, CommandError> {
+    let RegistryTarget {
+        registry_dir,
+        model_name,
+    } = &options.target;
+    let file = &options.file;
+    let runtime = Runtime::new(Limits::default())
+        .map_err(|e| CommandError::Failed(format!("cannot start the wasm runtime: {e:#}")))?;
+    let (bytes, model) =
+        check_file(file, &runtime).map_err(|e| CommandError::Data(e.to_string()))?;
+    let info = model.info();
+    if info.name != *model_name {
+        return Err(CommandError::Data(format!(
+            "{}: the model is named `{}`, not `{model_name}`; publish it with --model-name {}",
+            file.display(),
+            info.name,
+            info.name
+        )));
+    }
+    let version = info.version.clone();
+    registry::check_version_name(&version)
+        .map_err(|problem| CommandError::Data(format!("{}: {problem}", file.display())))?;
+    let sha256 = model.sha256.clone();
+
+    let artifact = registry::version_path(registry_dir, model_name, &version);
+    let stored = match registry::read_artifact(&artifact) {
+        Ok(existing) if sha256_hex(&existing) == sha256 => true,
+        Ok(existing) => {
+            return Err(CommandError::Data(format!(
+                "{}: version `{version}` already exists as {} with different contents (sha256 {}); a different model needs a new version",
+                file.display(),
+                artifact.display(),
+                sha256_hex(&existing)
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(CommandError::io(&artifact)(e)),
+    };
+
+    let entries = history::read_entries(registry_dir, model_name).map_err(CommandError::io(
+        &registry::history_path(registry_dir, model_name),
+    ))?;
+    let live = history::live(registry_dir, model_name, &entries).map_err(CommandError::io(
+        &registry::live_path(registry_dir, model_name),
+    ))?;
+    let from = live.version().map(str::to_string);
+    let mut report = PublishReport {
+        model_name: model_name.clone(),
+        version: version.clone(),
+        sha256: sha256.clone(),
+        size_bytes: model.size_bytes,
+        artifact: artifact.clone(),
+        from,
+        changed: true,
+    };
+    if stored && live.sha256() == Some(sha256.as_str()) {
+        report.changed = false;
+        return Ok(report);
+    }
+
+    let source = absolute(file);
+    let published_at = now_rfc3339();
+    let record = json!({
+        "event": "publish",
+        "model_name": model_name,
+        "version": version,
+        "file": format!("versions/{version}.wasm"),
+        "sha256": sha256,
+        "size_bytes": model.size_bytes,
+        "source": {"file": source},
+        "published_at": published_at,
+        "threshold": info.threshold,
+        "metrics": info.metrics,
+        "from": report.from,
+        "from_sha256": live.sha256(),
+        "promoted": true,
+    });
+    if !stored {
+        registry::write_atomic(&artifact, &bytes).map_err(CommandError::io(&artifact))?;
+        let metadata = registry::version_record_path(registry_dir, model_name, &version);
+        let pretty = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        registry::write_atomic(&metadata, &pretty).map_err(CommandError::io(&metadata))?;
+    }
+    registry::append_history(registry_dir, model_name, &record).map_err(CommandError::io(
+        &registry::history_path(registry_dir, model_name),
+    ))?;
+    let live_path = registry::live_path(registry_dir, model_name);
+    registry::install_live(registry_dir, model_name, &bytes)
+        .map_err(CommandError::io(&live_path))?;
+    Ok(report)
+}
+
+/// `path` made absolute against the current directory, for the record.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
