@@ -52,6 +52,140 @@ pub enum Command {
     /// (live model unchanged); 65 a data check failed (nothing written); 64 bad arguments;
     /// 1 any other error (nothing promoted).
     Train(Box<TrainArgs>),
+    /// Make an earlier version the live model.wasm again.
+    ///
+    /// Without --to: undo the last promotion, i.e. promote the version that was live before the
+    /// current one. The current one is identified by the sha256 of model.wasm; "before" comes
+    /// from replaying history.jsonl (promoted train runs and publishes push a version, a
+    /// rollback to the version below pops it), so repeated rollbacks walk further back instead
+    /// of toggling. With --to VERSION: promote that version (any in versions/, promoted before
+    /// or not).
+    ///
+    /// The version's file must match its recorded sha256 and pass the server's load checks;
+    /// then model.wasm is replaced atomically and a {"event":"rollback",...} line is appended to
+    /// history.jsonl. Running servers switch to it by themselves.
+    ///
+    /// Exit status: 0 rolled back (or the version was already live: nothing written); 64 --to
+    /// names an unknown version (the message lists the known ones) or bad arguments; 1 nothing
+    /// to roll back to, the version's file is missing, corrupt or refused, or a registry I/O
+    /// error (model.wasm unchanged).
+    Rollback(RollbackArgs),
+    /// List the model's history (one row per training run, publish or rollback) with F1,
+    /// ROC AUC, gate verdict and promotion; the live model is marked with `*`.
+    ///
+    /// The live model is the version whose recorded sha256 equals that of model.wasm, so a
+    /// hand-copied or unrecorded model.wasm is reported as such. Writes nothing.
+    ///
+    /// Exit status: 0 listed; 64 the model has no folder in the registry or bad arguments;
+    /// 1 the registry could not be read.
+    Versions(VersionsArgs),
+    /// Publish a model.wasm built elsewhere: check it, store it as a version, promote it.
+    ///
+    /// The file is checked exactly like `inspect` (ABI, compile, info document, self-test in
+    /// the sandbox); its info name must equal --model-name and its info version must not
+    /// already name a different file. Then versions/<version>.wasm and versions/<version>.json
+    /// (sha256, source path, published_at, the model's own metrics), a history.jsonl line and
+    /// finally model.wasm are written, each atomically (temp file + fsync + rename): an
+    /// interrupted publish leaves the previous model live and complete. A model.wasm.sha256
+    /// beside model.wasm, if there is one, is rewritten to match (as by train and rollback).
+    /// This is the safe way to "drop in a model.wasm".
+    ///
+    /// Exit status: 0 published and promoted (or these exact bytes were already live: nothing
+    /// written); 65 the file is unreadable, refused by the checks, or named or versioned wrongly
+    /// (nothing written); 64 bad arguments; 1 a registry write failed (model.wasm unchanged).
+    Publish(PublishArgs),
+    /// Score a CSV or JSONL file in batch through the same sandbox and checks as POST /predict.
+    ///
+    /// The model is checked like `inspect`. Input: a CSV file with a header row (cells of
+    /// numeric features are read as numbers, others as strings, empty cells as missing) or one
+    /// JSON object per line, told by the extension (.csv, .jsonl, .ndjson) or --format. Rows
+    /// are validated like /predict requests and scored 1000 per model call. Output: one JSON
+    /// line per input row, in input order, with the /predict fields (request_id from the row,
+    /// else "row-<n>"; model_version; prediction; probability; latency_ms, the row's share of
+    /// its batch; features; ts). An invalid row gives {"row": n, "error": "row n: field ...",
+    /// "fields": [...]} in its place and the run goes on; rows are 1-based data rows (CSV
+    /// records after the header, JSONL line numbers).
+    ///
+    /// Exit status: 0 every row scored; 65 at least one row was invalid (all lines written, the
+    /// first errors are listed on stderr), or the model or input file is unreadable or refused;
+    /// 64 bad arguments or an unknown input format; 1 the output could not be written or a
+    /// model call failed (no output file is left behind).
+    Predict(PredictArgs),
+}
+
+/// Where a model's registry folder is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryArgs {
+    /// Registry directory.
+    #[arg(
+        long,
+        alias = "registry",
+        env = "REGISTRY_DIR",
+        default_value = "./registry"
+    )]
+    pub registry_dir: PathBuf,
+    /// Model name: the model's files are in REGISTRY_DIR/MODEL_NAME/.
+    #[arg(long, env = "MODEL_NAME", default_value = "churn")]
+    pub model_name: String,
+}
+
+impl RegistryArgs {
+    /// As the library takes it.
+    pub fn target(&self) -> crate::commands::RegistryTarget {
+        crate::commands::RegistryTarget {
+            registry_dir: self.registry_dir.clone(),
+            model_name: self.model_name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Promote this version instead of the previous one.
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+    /// Print a JSON report instead of the human one.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct VersionsArgs {
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Print the listing as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PublishArgs {
+    /// The wasm file to publish.
+    #[arg(value_name = "FILE.wasm")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Print a JSON report instead of the human one.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PredictArgs {
+    /// The model to score with.
+    #[arg(long, value_name = "FILE.wasm")]
+    pub model: PathBuf,
+    /// The rows to score.
+    #[arg(long, value_name = "FILE.csv|FILE.jsonl")]
+    pub input: PathBuf,
+    /// Write the JSON lines here (atomically, when complete) instead of to standard output.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub output: Option<PathBuf>,
+    /// Input format, if the extension does not tell.
+    #[arg(long, value_enum)]
+    pub format: Option<crate::commands::predict::InputFormat>,
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -30,6 +30,8 @@ pub struct Config {
     pub wasm_memory_bytes: usize,
     pub max_concurrency: u32,
     pub poll_interval: Duration,
+    /// Whether file-system events (inotify) speed up the poll; false: polling only.
+    pub watch_events: bool,
     pub max_body_bytes: usize,
 }
 
@@ -61,6 +63,7 @@ impl fmt::Debug for Config {
             .field("wasm_memory_bytes", &self.wasm_memory_bytes)
             .field("max_concurrency", &self.max_concurrency)
             .field("poll_interval", &self.poll_interval)
+            .field("watch_events", &self.watch_events)
             .field("max_body_bytes", &self.max_body_bytes)
             .finish()
     }
@@ -200,6 +203,12 @@ pub const SETTINGS: &[Setting] = &[
         "how often the registry is polled for a new model, in milliseconds",
     ),
     setting(
+        "watch_events",
+        "MODELHOST_WATCH_EVENTS",
+        "true",
+        "also watch the model folder for file-system events: true, or false to poll only",
+    ),
+    setting(
         "max_body_bytes",
         "MODELHOST_MAX_BODY_BYTES",
         "1048576",
@@ -331,6 +340,11 @@ pub fn resolve(
         wasm_memory_bytes: (int("wasm_memory_mib", 1, 4095)? as usize) << 20,
         max_concurrency: int("max_concurrency", 1, 10_000)? as u32,
         poll_interval: Duration::from_millis(int("poll_interval_ms", 100, 3_600_000)?),
+        watch_events: match get("watch_events").0.trim().to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            _ => return Err(invalid("watch_events", "expected true or false")),
+        },
         max_body_bytes: int("max_body_bytes", 1024, 1 << 30)? as usize,
     })
 }

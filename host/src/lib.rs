@@ -13,10 +13,13 @@
 //! - [`serve`]: wires the above into a running server.
 //! - [`inspect`]: checks an artifact without serving it.
 //! - [`training`]: `modelhost train`: the lab's pipeline, ending in a published artifact.
+//! - [`commands`]: `rollback`, `versions`, `publish` (registry upkeep) and `predict` (batch
+//!   scoring through the same sandbox).
 //! - [`telemetry`]: logging setup.
 
 pub mod artifact;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod http;
 pub mod inspect;
@@ -30,3 +33,10 @@ pub mod watch;
 
 /// Exit status for a bad configuration or command line (EX_USAGE).
 pub const EXIT_CONFIG: i32 = 64;
+
+/// Exit status when an input file is unreadable or invalid: training data failing a check, a
+/// model refused by `publish` or `predict`, invalid rows in a batch (EX_DATAERR).
+pub const EXIT_DATA: u8 = 65;
+
+/// Exit status of `train` when the gate refused the model (recorded, not promoted).
+pub const EXIT_GATE_REFUSED: u8 = 3;

@@ -5,13 +5,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use modelhost::cli::{Cli, Command};
+use modelhost::commands::{self, CommandError};
 use modelhost::training::{self, DataSource, TrainError, TrainOptions};
-use modelhost::{EXIT_CONFIG, config, inspect, serve, telemetry};
-
-/// `train`: the gate refused the model (recorded, not promoted).
-const EXIT_GATE_REFUSED: u8 = 3;
-/// `train`: a data check failed (EX_DATAERR).
-const EXIT_DATA: u8 = 65;
+use modelhost::{EXIT_CONFIG, EXIT_DATA, EXIT_GATE_REFUSED, config, inspect, serve, telemetry};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -54,6 +50,43 @@ fn main() -> ExitCode {
             }
         }
         Command::Train(args) => run_train(args),
+        Command::Rollback(args) => finish(
+            commands::rollback::rollback(&commands::rollback::RollbackOptions {
+                target: args.registry.target(),
+                to: args.to,
+            }),
+            args.json,
+        ),
+        Command::Versions(args) => finish(
+            commands::versions::versions(&args.registry.target()),
+            args.json,
+        ),
+        Command::Publish(args) => finish(
+            commands::publish::publish(&commands::publish::PublishOptions {
+                target: args.registry.target(),
+                file: args.file,
+            }),
+            args.json,
+        ),
+        Command::Predict(args) => {
+            let options = commands::predict::PredictOptions {
+                model: args.model,
+                input: args.input,
+                output: args.output,
+                format: args.format,
+            };
+            match commands::predict::predict(&options) {
+                Ok(summary) => {
+                    eprintln!("modelhost: {summary}");
+                    if summary.failed == 0 {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(EXIT_DATA)
+                    }
+                }
+                Err(e) => fail(&e),
+            }
+        }
         Command::Inspect(args) => {
             match inspect::inspect(&args.file, modelhost::runtime::Limits::default()) {
                 Ok(report) => {
@@ -74,6 +107,32 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Prints a command's report (as JSON with `--json`), or its error with its exit status.
+fn finish<T: serde::Serialize + std::fmt::Display>(
+    result: Result<T, CommandError>,
+    json: bool,
+) -> ExitCode {
+    match result {
+        Ok(report) if json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(error: &CommandError) -> ExitCode {
+    eprintln!("modelhost: {error}");
+    ExitCode::from(error.exit_code())
 }
 
 fn run_train(args: Box<modelhost::cli::TrainArgs>) -> ExitCode {

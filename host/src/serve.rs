@@ -2,7 +2,9 @@
 //!
 //! [`start`] binds, starts the watcher and the HTTP server, and returns a [`Server`] handle whose
 //! address tests use and whose [`Server::shutdown`] stops both. The first model is loaded by the
-//! watcher like every later one, so probes report "starting" until it serves.
+//! watcher like every later one, so probes report "starting" until it serves. The watcher polls
+//! every `poll_interval` and, unless `watch_events` is false, also wakes on file-system events
+//! (see [`crate::watch`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,9 +16,8 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::http::{AppState, app};
 use crate::model::ActiveModel;
-use crate::registry;
 use crate::runtime::Runtime;
-use crate::watch::Watcher;
+use crate::watch::{Schedule, Watcher};
 
 /// A running server.
 pub struct Server {
@@ -56,8 +57,12 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
     let limits = config.limits();
     let runtime = Arc::new(Runtime::new(limits)?);
     let active = Arc::new(ActiveModel::new());
-    let path = registry::live_path(&config.registry_dir, &config.model_name);
-    let watcher = Arc::new(Watcher::new(runtime, active.clone(), path));
+    let watcher = Arc::new(Watcher::new(
+        runtime,
+        active.clone(),
+        &config.registry_dir,
+        &config.model_name,
+    ));
 
     let listener = tokio::net::TcpListener::bind((config.host, config.port))
         .await
@@ -77,7 +82,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
             .with_graceful_shutdown(stopped(stop_rx.clone()))
             .into_future(),
     );
-    let watching = tokio::spawn(watcher.clone().run(config.poll_interval, stopped(stop_rx)));
+    let schedule = Schedule {
+        poll_interval: config.poll_interval,
+        events: config.watch_events,
+    };
+    let watching = tokio::spawn(watcher.clone().run(schedule, stopped(stop_rx)));
     tracing::info!(
         %addr,
         model = %config.model_name,

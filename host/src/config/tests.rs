@@ -193,3 +193,31 @@ fn every_setting_has_a_unique_key_and_env() {
         );
     }
 }
+
+#[test]
+fn watch_events_is_on_by_default_and_can_be_turned_off() {
+    let config = resolve(None, &env_of(&[]), &Flags::new()).unwrap();
+    assert!(config.watch_events, "events speed up the poll by default");
+    for (value, expected) in [
+        ("false", false),
+        ("FALSE", false),
+        ("true", true),
+        (" True ", true),
+    ] {
+        let pairs = [("MODELHOST_WATCH_EVENTS", value)];
+        let env = env_of(&pairs);
+        let config = resolve(None, &env, &Flags::new()).unwrap();
+        assert_eq!(config.watch_events, expected, "{value:?}");
+    }
+    let file = toml_file("watch_events = false\n");
+    let config = resolve(Some(file.path()), &env_of(&[]), &Flags::new()).unwrap();
+    assert!(!config.watch_events, "a TOML boolean");
+    let config = resolve(None, &env_of(&[]), &flags(&[("watch_events", "false")])).unwrap();
+    assert!(!config.watch_events, "a flag");
+    let env = env_of(&[("MODELHOST_WATCH_EVENTS", "sometimes")]);
+    let err = resolve(None, &env, &Flags::new()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid MODELHOST_WATCH_EVENTS=\"sometimes\": expected true or false"
+    );
+}

@@ -1,7 +1,7 @@
 //! Route handlers: the lab's `/predict`, the three probes, and `/model`.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -9,35 +9,12 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{AppError, AppState};
 use crate::model::Model;
+use crate::model::response::{self, PredictResponse};
 use crate::model::schema::prepare_row;
-
-/// The lab's response, fields in the lab's order.
-#[derive(Debug, Serialize)]
-pub struct PredictResponse {
-    pub request_id: String,
-    pub model_version: String,
-    pub prediction: u8,
-    pub probability: f64,
-    pub latency_ms: f64,
-    pub features: Map<String, Value>,
-    pub ts: u64,
-}
-
-fn round_to(value: f64, decimals: i32) -> f64 {
-    let scale = 10f64.powi(decimals);
-    (value * scale).round() / scale
-}
-
-fn epoch_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 /// `POST /predict`: one customer in, one prediction out.
 pub async fn predict(
@@ -61,19 +38,9 @@ pub async fn predict(
             "request body must be a JSON object".to_string(),
         ));
     };
-    let request_id = match object.get("request_id") {
-        None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
-        Some(Value::String(id)) if !id.is_empty() && id.len() <= 128 => id.clone(),
-        Some(_) => {
-            return Err(AppError::Validation(vec![
-                crate::model::schema::FieldError {
-                    field: "request_id".to_string(),
-                    kind: "type",
-                    message: "field `request_id` must be a string of 1-128 characters".to_string(),
-                },
-            ]));
-        }
-    };
+    let request_id = response::request_id(&object)
+        .map_err(|error| AppError::Validation(vec![error]))?
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
 
     let model = state
         .inner
@@ -82,16 +49,13 @@ pub async fn predict(
         .ok_or_else(|| no_model(&state))?;
     let prepared = prepare_row(model.info(), &object).map_err(AppError::Validation)?;
     let probabilities = call_model(&state, model.clone(), prepared.row).await?;
-    let probability = probabilities[0];
-    Ok(Json(PredictResponse {
+    Ok(Json(PredictResponse::new(
+        &model,
         request_id,
-        model_version: model.version().to_string(),
-        prediction: model.decide(probability),
-        probability: round_to(probability, 6),
-        latency_ms: round_to(started.elapsed().as_secs_f64() * 1000.0, 3),
-        features: prepared.features,
-        ts: epoch_seconds(),
-    }))
+        probabilities[0],
+        started.elapsed().as_secs_f64(),
+        prepared.features,
+    )))
 }
 
 /// Runs the model on a blocking thread, at most `max_concurrency` at once.

@@ -163,3 +163,97 @@ pub fn fixture(name: &str) -> Vec<u8> {
         .join(name);
     wat::parse_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// A config like [`test_config`] with some settings overridden, by key.
+pub fn test_config_with(registry: &Path, settings: &[(&'static str, &str)]) -> Config {
+    let mut flags: Flags = [
+        ("registry_dir", registry.display().to_string()),
+        ("host", "127.0.0.1".to_string()),
+        ("port", "0".to_string()),
+        ("poll_interval_ms", "100".to_string()),
+        ("log_dir", registry.join("logs").display().to_string()),
+    ]
+    .into_iter()
+    .collect();
+    for (key, value) in settings {
+        flags.insert(*key, value.to_string());
+    }
+    config::resolve(None, &|_| None, &flags).unwrap()
+}
+
+/// Starts a server on `registry` with some settings overridden.
+pub async fn start_server_with(registry: &Path, settings: &[(&'static str, &str)]) -> Server {
+    serve::start(&test_config_with(registry, settings))
+        .await
+        .unwrap()
+}
+
+/// `registry/churn/model.wasm`.
+pub fn live_path(registry: &Path) -> PathBuf {
+    modelhost::registry::live_path(registry, "churn")
+}
+
+/// Publishes `bytes` as the live artifact by atomic rename, as `modelhost train` does.
+pub fn publish(registry: &Path, bytes: &[u8]) {
+    modelhost::registry::write_atomic(&live_path(registry), bytes).unwrap();
+}
+
+/// The version the server's slot is serving.
+pub fn serving_version(server: &Server) -> Option<String> {
+    server.active.current().map(|m| m.version().to_string())
+}
+
+/// Waits until `server` serves `version`.
+pub async fn wait_for_version(server: &Server, version: &str, timeout: Duration) -> bool {
+    eventually(timeout, || async {
+        serving_version(server).as_deref() == Some(version)
+    })
+    .await
+}
+
+/// Log lines captured on the current thread (see [`capture_logs`]).
+pub struct Logs {
+    lines: LogBuffer,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl Logs {
+    /// How many captured lines contain `words`.
+    pub fn count(&self, words: &str) -> usize {
+        let bytes = self.lines.0.lock().unwrap();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|line| line.contains(words))
+            .count()
+    }
+}
+
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures the log lines emitted on this thread (warn and above) until the result is dropped.
+/// On a current-thread tokio runtime that includes every task the test spawns.
+pub fn capture_logs() -> Logs {
+    let lines = LogBuffer::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    Logs {
+        lines,
+        _guard: tracing::subscriber::set_default(subscriber),
+    }
+}

@@ -5,3 +5,5 @@ mod cli;
 mod common;
 mod http;
 mod kernel;
+mod swap;
+mod train;

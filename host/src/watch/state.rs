@@ -1,0 +1,144 @@
+//! What the watcher has seen of the model folder, and how it reports a verdict on it.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use super::{Outcome, RACY, REPORT_QUIET, Watcher};
+use crate::registry::Fingerprint;
+
+/// The fingerprints of `model.wasm` and its optional checksum file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Snapshot {
+    pub(super) artifact: Fingerprint,
+    pub(super) checksum: Option<Fingerprint>,
+}
+
+impl Snapshot {
+    /// The later mtime of the two files; `None` if one is unknown.
+    pub(super) fn modified(&self) -> Option<SystemTime> {
+        let artifact = self.artifact.modified?;
+        match self.checksum {
+            Some(checksum) => Some(artifact.max(checksum.modified?)),
+            None => Some(artifact),
+        }
+    }
+
+    /// How long ago, by mtime, the files last changed (zero for an mtime in the future).
+    pub(super) fn age(&self) -> Option<Duration> {
+        self.modified()
+            .map(|m| SystemTime::now().duration_since(m).unwrap_or_default())
+    }
+}
+
+/// What was judged: the bytes' sha256 and the checksum they were held to, or why they could not
+/// be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Candidate {
+    Bytes {
+        sha256: String,
+        expected: Option<Result<String, String>>,
+    },
+    Unreadable(String),
+}
+
+#[derive(Default)]
+pub(super) struct Seen {
+    /// The snapshot last read, and when it was read and first seen.
+    pub(super) snapshot: Option<Snapshot>,
+    pub(super) read_at: Option<SystemTime>,
+    pub(super) since: Option<Instant>,
+    /// The last candidate judged, loaded or not.
+    pub(super) candidate: Option<Candidate>,
+    /// A refusal of `candidate` not reported yet.
+    pub(super) held: Option<String>,
+    pub(super) stat_error: Option<String>,
+    pub(super) missing_warned: bool,
+}
+
+impl Seen {
+    /// Whether `snapshot` is the one last read, and old enough that its fingerprint can be
+    /// trusted to change with its bytes.
+    pub(super) fn trusts(&self, snapshot: &Snapshot) -> bool {
+        self.snapshot.as_ref() == Some(snapshot)
+            && snapshot
+                .modified()
+                .zip(self.read_at)
+                .and_then(|(modified, read_at)| read_at.duration_since(modified).ok())
+                .is_some_and(|gap| gap >= RACY)
+    }
+
+    /// How long the current snapshot has been unchanged: by mtime, or since it was first seen.
+    pub(super) fn quiet_for(&self) -> Duration {
+        let seen = self.since.map(|s| s.elapsed()).unwrap_or_default();
+        let aged = self.snapshot.and_then(|s| s.age()).unwrap_or_default();
+        seen.max(aged)
+    }
+}
+
+impl Watcher {
+    /// Reports the refusal now if the files have been quiet for [`REPORT_QUIET`], else holds it.
+    pub(super) fn hold_or_report(&self, seen: &mut Seen, reason: String) -> Outcome {
+        if seen.quiet_for() >= REPORT_QUIET {
+            return self.report(seen, reason);
+        }
+        tracing::debug!(
+            "holding back a refusal until the files are quiet for {REPORT_QUIET:?}: {reason}"
+        );
+        seen.held = Some(reason.clone());
+        Outcome::Held(reason)
+    }
+
+    /// Reports a held refusal once the files have stayed unchanged long enough.
+    pub(super) fn report_if_quiet(&self, seen: &mut Seen) -> Outcome {
+        if seen.held.is_some() && seen.quiet_for() >= REPORT_QUIET {
+            let reason = seen.held.take().unwrap_or_default();
+            return self.report(seen, reason);
+        }
+        match &seen.held {
+            Some(reason) => Outcome::Held(reason.clone()),
+            None => Outcome::Unchanged,
+        }
+    }
+
+    pub(super) fn report(&self, seen: &mut Seen, reason: String) -> Outcome {
+        seen.held = None;
+        match self.active.current() {
+            Some(model) => tracing::error!(
+                serving = model.version(),
+                "refused candidate, still serving the loaded model: {reason}"
+            ),
+            None => tracing::error!("refused candidate: {reason}"),
+        }
+        self.active.reject(reason.clone());
+        Outcome::Rejected(reason)
+    }
+
+    pub(super) fn missing(&self, seen: &mut Seen) -> Outcome {
+        seen.snapshot = None;
+        seen.held = None;
+        seen.stat_error = None;
+        if !seen.missing_warned {
+            seen.missing_warned = true;
+            match self.active.current() {
+                Some(model) => tracing::warn!(
+                    path = %self.path.display(),
+                    version = model.version(),
+                    "live artifact is missing; still serving the loaded model"
+                ),
+                None => {
+                    tracing::warn!(path = %self.path.display(), "no model artifact yet; waiting for one")
+                }
+            }
+        }
+        Outcome::Missing
+    }
+
+    /// A failing `stat` is reported once per distinct error, not on every poll.
+    pub(super) fn stat_failed(&self, seen: &mut Seen, reason: String) -> Outcome {
+        seen.snapshot = None;
+        if seen.stat_error.as_ref() == Some(&reason) {
+            return Outcome::Unchanged;
+        }
+        seen.stat_error = Some(reason.clone());
+        self.report(seen, reason)
+    }
+}
