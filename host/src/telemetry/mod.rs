@@ -1,6 +1,13 @@
-//! Logging setup: `tracing` with the configured filter, as JSON lines or text.
+//! Operations: logging setup, Prometheus metrics, the prediction log and the drift check.
 //!
-//! This module only installs the subscriber; metrics and the prediction log live elsewhere.
+//! Layout: this file installs the `tracing` subscriber; [`metrics`] holds every Prometheus
+//! family; [`predlog`] writes one JSON line per prediction off the request path; [`drift`]
+//! compares recent inputs with the model's training statistics. None of it decides anything
+//! about models or requests: handlers and the watcher report to it.
+
+pub mod drift;
+pub mod metrics;
+pub mod predlog;
 
 use std::io::IsTerminal;
 

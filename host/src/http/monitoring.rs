@@ -1,0 +1,101 @@
+//! Monitoring routes — `GET /metrics` and `GET /monitoring/drift` — and the bearer-token guard
+//! that protects them when `MONITORING_TOKEN` is set.
+//!
+//! The token is compared in constant time and never logged or echoed; a wrong or missing token
+//! gets 401 with `WWW-Authenticate: Bearer`.
+
+use axum::Json;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::{AppError, AppState};
+use crate::telemetry::drift::{Thresholds, drift_report};
+
+/// Rejects requests without `Authorization: Bearer <token>` when a token is configured.
+pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(expected) = state.inner.monitoring_token.as_deref() else {
+        return next.run(request).await;
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    // Compare full-length byte strings in constant time; only the length may leak, which
+    // reveals nothing useful about a random token.
+    let ok: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
+    if ok {
+        next.run(request).await
+    } else {
+        let mut response = (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "missing or wrong bearer token for monitoring endpoints" })),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response
+    }
+}
+
+/// `GET /metrics`: Prometheus (OpenMetrics) text.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let body = state.inner.metrics.encode();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Optional overrides for the drift thresholds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftQuery {
+    z_threshold: Option<f64>,
+    psi_threshold: Option<f64>,
+}
+
+/// `GET /monitoring/drift`: the live drift report over the last N predictions.
+pub async fn drift(
+    State(state): State<AppState>,
+    query: Result<Query<DriftQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let mut thresholds = state.inner.drift_thresholds;
+    for (name, value, slot) in [
+        ("z_threshold", query.z_threshold, &mut thresholds.z),
+        ("psi_threshold", query.psi_threshold, &mut thresholds.psi),
+    ] {
+        if let Some(value) = value {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(AppError::BadRequest(format!(
+                    "{name} must be a positive number, got {value}"
+                )));
+            }
+            *slot = value;
+        }
+    }
+    let model = state.inner.active.current().ok_or_else(|| {
+        AppError::NoModel("no model is serving; drift needs its training statistics".to_string())
+    })?;
+    let window = &state.inner.drift_window;
+    let report = drift_report(model.info(), &window.snapshot(), window.capacity(), thresholds);
+    Ok(Json(report).into_response())
+}
+
+/// Default thresholds, for [`AppState`] construction.
+pub fn default_thresholds() -> Thresholds {
+    Thresholds::default()
+}

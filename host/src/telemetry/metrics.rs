@@ -1,0 +1,246 @@
+//! Prometheus metrics, exposed at `GET /metrics` in the OpenMetrics text format.
+//!
+//! One [`Metrics`] per process holds every family; handlers, the watcher and the prediction log
+//! update it, and [`Metrics::encode`] renders it. Counters that other parts already keep (the
+//! prediction log's written/dropped lines, the active model) are read at scrape time rather than
+//! duplicated.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use super::predlog::LogCounters;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabels {
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 50 µs … ~1.6 s.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+/// Every metric the server exports.
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: HistogramFamily<HttpLabels>,
+    pub predictions: Family<VersionLabels, Counter>,
+    pub wasm_call_duration: Histogram,
+    pub wasm_call_errors: Family<ReasonLabels, Counter>,
+    pub model_loads: Counter,
+    pub model_swaps: Counter,
+    pub model_rejections: Family<ReasonLabels, Counter>,
+    pub model_info: Family<ModelLabels, Gauge>,
+    log_written: Counter,
+    log_dropped: Counter,
+    log_counters: Option<Arc<LogCounters>>,
+}
+
+impl Metrics {
+    /// Registers every family under the `modelhost_` prefix.
+    pub fn new(log_counters: Option<Arc<LogCounters>>) -> Self {
+        let mut registry = Registry::with_prefix("modelhost");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            http_requests.clone(),
+        );
+        let http_duration: HistogramFamily<HttpLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route, method and status",
+            http_duration.clone(),
+        );
+        let predictions = Family::<VersionLabels, Counter>::default();
+        registry.register(
+            "predictions",
+            "Rows predicted, by model version",
+            predictions.clone(),
+        );
+        let wasm_call_duration = latency_histogram();
+        registry.register(
+            "wasm_call_duration_seconds",
+            "Duration of one model call (fresh instance + predict)",
+            wasm_call_duration.clone(),
+        );
+        let wasm_call_errors = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "wasm_call_errors",
+            "Failed model calls by reason",
+            wasm_call_errors.clone(),
+        );
+        let model_loads = Counter::default();
+        registry.register(
+            "model_loads",
+            "Candidate artifacts that passed every check",
+            model_loads.clone(),
+        );
+        let model_swaps = Counter::default();
+        registry.register(
+            "model_swaps",
+            "Times the serving model was replaced (the first load included)",
+            model_swaps.clone(),
+        );
+        let model_rejections = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "model_rejections",
+            "Candidate artifacts refused, by reason",
+            model_rejections.clone(),
+        );
+        let model_info = Family::<ModelLabels, Gauge>::default();
+        registry.register(
+            "model_info",
+            "The serving model (value 1)",
+            model_info.clone(),
+        );
+        let log_written = Counter::default();
+        registry.register(
+            "prediction_log_lines_written",
+            "Lines appended to the prediction log",
+            log_written.clone(),
+        );
+        let log_dropped = Counter::default();
+        registry.register(
+            "prediction_log_lines_dropped",
+            "Prediction log lines lost (queue full or file unwritable)",
+            log_dropped.clone(),
+        );
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            predictions,
+            wasm_call_duration,
+            wasm_call_errors,
+            model_loads,
+            model_swaps,
+            model_rejections,
+            model_info,
+            log_written,
+            log_dropped,
+            log_counters,
+        }
+    }
+
+    /// Records the serving model as the only `model_info` series.
+    pub fn set_active_model(&self, name: &str, version: &str, sha256: &str) {
+        self.model_info.clear();
+        self.model_info
+            .get_or_create(&ModelLabels {
+                name: name.to_string(),
+                version: version.to_string(),
+                sha256: sha256.to_string(),
+            })
+            .set(1);
+    }
+
+    /// Counts a refused candidate.
+    pub fn reject(&self, reason: &str) {
+        self.model_rejections
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        if let Some(counters) = &self.log_counters {
+            sync_counter(&self.log_written, counters.written.load(Ordering::Relaxed));
+            sync_counter(&self.log_dropped, counters.dropped.load(Ordering::Relaxed));
+        }
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Raises `counter` to `value` (counters only go up).
+fn sync_counter(counter: &Counter, value: u64) {
+    let current = counter.get();
+    if value > current {
+        counter.inc_by(value - current);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_prefixed_names_and_labels() {
+        let counters = Arc::new(LogCounters::default());
+        counters.written.store(7, Ordering::Relaxed);
+        let metrics = Metrics::new(Some(counters));
+        metrics
+            .http_requests
+            .get_or_create(&HttpLabels {
+                route: "/predict".into(),
+                method: "POST".into(),
+                status: 200,
+            })
+            .inc();
+        metrics.set_active_model("churn", "v1", "abc");
+        metrics.set_active_model("churn", "v2", "def");
+        metrics.reject("import");
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                r#"modelhost_http_requests_total{route="/predict",method="POST",status="200"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"modelhost_model_info{name="churn",version="v2",sha256="def"} 1"#),
+            "{text}"
+        );
+        assert!(
+            !text.contains(r#"version="v1""#),
+            "only the serving model: {text}"
+        );
+        assert!(
+            text.contains(r#"modelhost_model_rejections_total{reason="import"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("modelhost_prediction_log_lines_written_total 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE modelhost_wasm_call_duration_seconds histogram"),
+            "{text}"
+        );
+    }
+}
