@@ -33,6 +33,23 @@ pub struct Config {
     /// Whether file-system events (inotify) speed up the poll; false: polling only.
     pub watch_events: bool,
     pub max_body_bytes: usize,
+    /// Whether answered predictions are appended to `LOG_DIR/predictions.log`.
+    pub prediction_log: bool,
+    /// Rotate the prediction log past this many bytes.
+    pub log_max_bytes: u64,
+    /// Rotated prediction logs kept.
+    pub log_keep: u32,
+    /// Predictions the live drift report looks at.
+    pub drift_window: usize,
+    /// z at or above which a numeric feature alerts.
+    pub drift_z_threshold: f64,
+    /// PSI at or above which a categorical feature alerts.
+    pub drift_psi_threshold: f64,
+    /// On SIGTERM: how long `/ready` reports 503 before the listener closes, so load balancers
+    /// stop sending new requests first.
+    pub shutdown_delay: Duration,
+    /// On SIGTERM: the longest in-flight requests get to finish once the listener closed.
+    pub drain_timeout: Duration,
 }
 
 /// How log lines are written.
@@ -65,6 +82,14 @@ impl fmt::Debug for Config {
             .field("poll_interval", &self.poll_interval)
             .field("watch_events", &self.watch_events)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("prediction_log", &self.prediction_log)
+            .field("log_max_bytes", &self.log_max_bytes)
+            .field("log_keep", &self.log_keep)
+            .field("drift_window", &self.drift_window)
+            .field("drift_z_threshold", &self.drift_z_threshold)
+            .field("drift_psi_threshold", &self.drift_psi_threshold)
+            .field("shutdown_delay", &self.shutdown_delay)
+            .field("drain_timeout", &self.drain_timeout)
             .finish()
     }
 }
@@ -214,6 +239,54 @@ pub const SETTINGS: &[Setting] = &[
         "1048576",
         "largest accepted request body, in bytes",
     ),
+    setting(
+        "prediction_log",
+        "MODELHOST_PREDICTION_LOG",
+        "true",
+        "append one JSON line per answered prediction to LOG_DIR/predictions.log: true or false",
+    ),
+    setting(
+        "log_max_mib",
+        "MODELHOST_LOG_MAX_MIB",
+        "50",
+        "rotate the prediction log when it would grow past this many MiB",
+    ),
+    setting(
+        "log_keep",
+        "MODELHOST_LOG_KEEP",
+        "5",
+        "rotated prediction logs kept (predictions.log.1 ... .N)",
+    ),
+    setting(
+        "drift_window",
+        "MODELHOST_DRIFT_WINDOW",
+        "200",
+        "predictions the live drift report (/monitoring/drift) looks at",
+    ),
+    setting(
+        "drift_z_threshold",
+        "MODELHOST_DRIFT_Z_THRESHOLD",
+        "2.5",
+        "z = |mean_recent - mean_train| / std_train at or above which a numeric feature alerts",
+    ),
+    setting(
+        "drift_psi_threshold",
+        "MODELHOST_DRIFT_PSI_THRESHOLD",
+        "0.2",
+        "population stability index at or above which a categorical feature alerts",
+    ),
+    setting(
+        "shutdown_delay_ms",
+        "MODELHOST_SHUTDOWN_DELAY_MS",
+        "3000",
+        "on SIGTERM, milliseconds /ready answers 503 before the listener closes",
+    ),
+    setting(
+        "drain_timeout_ms",
+        "MODELHOST_DRAIN_TIMEOUT_MS",
+        "20000",
+        "on SIGTERM, milliseconds in-flight requests get to finish after the listener closed",
+    ),
 ];
 
 /// Values given as flags, by TOML key. Flags win over everything else.
@@ -271,6 +344,20 @@ pub fn resolve(
                 key,
                 &format!("expected a whole number from {min} to {max}"),
             )),
+        }
+    };
+
+    let boolean = |key: &str| -> Result<bool, ConfigError> {
+        match get(key).0.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(invalid(key, "expected true or false")),
+        }
+    };
+    let positive = |key: &str| -> Result<f64, ConfigError> {
+        match get(key).0.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+            _ => Err(invalid(key, "expected a positive number")),
         }
     };
 
@@ -340,12 +427,16 @@ pub fn resolve(
         wasm_memory_bytes: (int("wasm_memory_mib", 1, 4095)? as usize) << 20,
         max_concurrency: int("max_concurrency", 1, 10_000)? as u32,
         poll_interval: Duration::from_millis(int("poll_interval_ms", 100, 3_600_000)?),
-        watch_events: match get("watch_events").0.trim().to_ascii_lowercase().as_str() {
-            "true" => true,
-            "false" => false,
-            _ => return Err(invalid("watch_events", "expected true or false")),
-        },
+        watch_events: boolean("watch_events")?,
         max_body_bytes: int("max_body_bytes", 1024, 1 << 30)? as usize,
+        prediction_log: boolean("prediction_log")?,
+        log_max_bytes: int("log_max_mib", 1, 1 << 20)? << 20,
+        log_keep: int("log_keep", 0, 1000)? as u32,
+        drift_window: int("drift_window", 1, 1_000_000)? as usize,
+        drift_z_threshold: positive("drift_z_threshold")?,
+        drift_psi_threshold: positive("drift_psi_threshold")?,
+        shutdown_delay: Duration::from_millis(int("shutdown_delay_ms", 0, 600_000)?),
+        drain_timeout: Duration::from_millis(int("drain_timeout_ms", 0, 600_000)?),
     })
 }
 

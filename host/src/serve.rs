@@ -8,15 +8,19 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::http::{AppState, app};
+use crate::http::{AppState, Telemetry, app};
 use crate::model::ActiveModel;
 use crate::runtime::Runtime;
+use crate::telemetry::drift::{DriftWindow, Thresholds};
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::predlog::{LogSettings, PredictionLog};
 use crate::watch::{Schedule, Watcher};
 
 /// A running server.
@@ -27,18 +31,54 @@ pub struct Server {
     pub active: Arc<ActiveModel>,
     /// The registry watcher.
     pub watcher: Arc<Watcher>,
+    /// The handlers' shared state (metrics, readiness).
+    pub state: AppState,
+    /// The prediction log, if enabled.
+    pub predlog: Option<PredictionLog>,
     stop: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
     watching: JoinHandle<()>,
+    shutdown_delay: Duration,
+    drain_timeout: Duration,
 }
 
 impl Server {
-    /// Stops accepting, lets in-flight requests finish, stops the watcher.
-    pub async fn shutdown(self) -> anyhow::Result<()> {
+    /// The graceful stop Kubernetes expects: `/ready` answers 503 at once, the listener stays
+    /// open for `shutdown_delay` (so endpoints are withdrawn before connections are refused),
+    /// then closes; in-flight requests get `drain_timeout` to finish; the watcher stops and the
+    /// prediction log is flushed.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.state.start_draining();
+        if !self.shutdown_delay.is_zero() {
+            tracing::info!(
+                delay_ms = self.shutdown_delay.as_millis() as u64,
+                "not ready any more; closing the listener after the delay"
+            );
+            tokio::time::sleep(self.shutdown_delay).await;
+        }
         let _ = self.stop.send(true);
-        self.http.await.context("http task panicked")??;
+        let drained = tokio::time::timeout(self.drain_timeout, &mut self.http).await;
+        let result = match drained {
+            Ok(joined) => joined
+                .context("http task panicked")?
+                .map_err(anyhow::Error::from),
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = self.drain_timeout.as_millis() as u64,
+                    "in-flight requests did not finish in time; closing them"
+                );
+                self.http.abort();
+                Ok(())
+            }
+        };
         self.watching.await.context("watcher task panicked")?;
-        Ok(())
+        if let Some(log) = self.predlog.take() {
+            tokio::task::spawn_blocking(move || log.close())
+                .await
+                .context("prediction log writer panicked")?;
+        }
+        tracing::info!("stopped");
+        result
     }
 
     /// Waits until the server stops on its own (it does not, unless it fails).
@@ -57,12 +97,28 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
     let limits = config.limits();
     let runtime = Arc::new(Runtime::new(limits)?);
     let active = Arc::new(ActiveModel::new());
-    let watcher = Arc::new(Watcher::new(
-        runtime,
-        active.clone(),
-        &config.registry_dir,
-        &config.model_name,
+    let predlog = config.prediction_log.then(|| {
+        PredictionLog::start(
+            &config.log_dir,
+            LogSettings {
+                max_bytes: config.log_max_bytes,
+                keep: config.log_keep,
+                ..LogSettings::default()
+            },
+        )
+    });
+    let metrics = Arc::new(Metrics::new(
+        predlog.as_ref().map(|log| log.counters_handle()),
     ));
+    let watcher = Arc::new(
+        Watcher::new(
+            runtime,
+            active.clone(),
+            &config.registry_dir,
+            &config.model_name,
+        )
+        .with_metrics(metrics.clone()),
+    );
 
     let listener = tokio::net::TcpListener::bind((config.host, config.port))
         .await
@@ -70,13 +126,24 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
 
+    let telemetry = Telemetry {
+        metrics,
+        predlog: predlog.clone(),
+        drift_window: DriftWindow::new(config.drift_window),
+        drift_thresholds: Thresholds {
+            z: config.drift_z_threshold,
+            psi: config.drift_psi_threshold,
+        },
+        monitoring_token: config.monitoring_token.clone(),
+    };
     let state = AppState::new(
         active.clone(),
         config.registry_dir.clone(),
         config.model_name.clone(),
         config.max_concurrency,
+        telemetry,
     );
-    let router = app(state, config.max_body_bytes);
+    let router = app(state.clone(), config.max_body_bytes);
     let http = tokio::spawn(
         axum::serve(listener, router)
             .with_graceful_shutdown(stopped(stop_rx.clone()))
@@ -97,9 +164,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
         addr,
         active,
         watcher,
+        state,
+        predlog,
         stop,
         http,
         watching,
+        shutdown_delay: config.shutdown_delay,
+        drain_timeout: config.drain_timeout,
     })
 }
 
@@ -110,7 +181,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let server = start(&config).await?;
     shutdown_signal().await;
-    tracing::info!("shutting down");
+    tracing::info!("shutdown signal received");
     server.shutdown().await
 }
 

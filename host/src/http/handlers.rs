@@ -3,25 +3,29 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::observe::{RequestId, X_REQUEST_ID};
 use super::{AppError, AppState};
 use crate::model::Model;
 use crate::model::response::{self, PredictResponse};
 use crate::model::schema::prepare_row;
+use crate::telemetry::metrics::ReasonLabels;
 
 /// `POST /predict`: one customer in, one prediction out.
 pub async fn predict(
     State(state): State<AppState>,
+    request_id: Option<Extension<RequestId>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<PredictResponse>, AppError> {
+) -> Result<Response, AppError> {
     let started = Instant::now();
     let body = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(format!(
@@ -40,6 +44,7 @@ pub async fn predict(
     };
     let request_id = response::request_id(&object)
         .map_err(|error| AppError::Validation(vec![error]))?
+        .or_else(|| request_id.map(|Extension(RequestId(id))| id))
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
 
     let model = state
@@ -49,13 +54,20 @@ pub async fn predict(
         .ok_or_else(|| no_model(&state))?;
     let prepared = prepare_row(model.info(), &object).map_err(AppError::Validation)?;
     let probabilities = call_model(&state, model.clone(), prepared.row).await?;
-    Ok(Json(PredictResponse::new(
+    let answer = PredictResponse::new(
         &model,
         request_id,
         probabilities[0],
         started.elapsed().as_secs_f64(),
         prepared.features,
-    )))
+    );
+    state.record_answer(&answer);
+    let echoed = HeaderValue::from_str(&answer.request_id).ok();
+    let mut response = Json(answer).into_response();
+    if let Some(id) = echoed {
+        response.headers_mut().insert(X_REQUEST_ID.clone(), id);
+    }
+    Ok(response)
 }
 
 /// Runs the model on a blocking thread, at most `max_concurrency` at once.
@@ -70,10 +82,24 @@ async fn call_model(
         .acquire()
         .await
         .map_err(|_| AppError::Internal("call semaphore closed".to_string()))?;
-    tokio::task::spawn_blocking(move || model.predict(&rows))
-        .await
-        .map_err(|e| AppError::Internal(format!("model task failed: {e}")))?
-        .map_err(AppError::Model)
+    let (result, seconds) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let result = model.predict(&rows);
+        (result, started.elapsed().as_secs_f64())
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("model task failed: {e}")))?;
+    let metrics = state.metrics();
+    metrics.wasm_call_duration.observe(seconds);
+    result.map_err(|error| {
+        metrics
+            .wasm_call_errors
+            .get_or_create(&ReasonLabels {
+                reason: error.reason().to_string(),
+            })
+            .inc();
+        AppError::Model(error)
+    })
 }
 
 fn check_json_content_type(headers: &HeaderMap) -> Result<(), AppError> {
@@ -124,6 +150,13 @@ pub async fn health() -> Json<Value> {
 
 /// `GET /ready`: 200 while a model is serving, else 503 with the reason.
 pub async fn ready(State(state): State<AppState>) -> Response {
+    if state.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "reason": "shutting down" })),
+        )
+            .into_response();
+    }
     match state.inner.active.current() {
         Some(model) => Json(json!({
             "status": "ready",

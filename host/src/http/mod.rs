@@ -7,18 +7,50 @@
 
 mod error;
 mod handlers;
+mod monitoring;
+mod observe;
 
 pub use error::AppError;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 use tokio::sync::Semaphore;
 
 use crate::model::ActiveModel;
+use crate::model::response::PredictResponse;
+use crate::telemetry::drift::{DriftWindow, Thresholds};
+use crate::telemetry::metrics::{Metrics, VersionLabels};
+use crate::telemetry::predlog::PredictionLog;
+
+/// The operational parts handlers report to: metrics, the prediction log, the live drift
+/// window, and the monitoring token that guards `/metrics` and `/monitoring/*`.
+pub struct Telemetry {
+    pub metrics: Arc<Metrics>,
+    /// `None` disables the prediction log (tests, embedding).
+    pub predlog: Option<PredictionLog>,
+    pub drift_window: DriftWindow,
+    pub drift_thresholds: Thresholds,
+    /// When set, monitoring routes require `Authorization: Bearer <token>`.
+    pub monitoring_token: Option<String>,
+}
+
+impl Telemetry {
+    /// Metrics only: no prediction log, no token, the default drift window.
+    pub fn without_log() -> Self {
+        Telemetry {
+            metrics: Arc::new(Metrics::new(None)),
+            predlog: None,
+            drift_window: DriftWindow::new(crate::telemetry::drift::DEFAULT_WINDOW),
+            drift_thresholds: Thresholds::default(),
+            monitoring_token: None,
+        }
+    }
+}
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -33,6 +65,9 @@ struct Shared {
     model_name: String,
     /// Bounds the model calls running at once; a call waits for a permit.
     calls: Semaphore,
+    telemetry: Telemetry,
+    /// Set when shutdown begins: `/ready` answers 503 so traffic moves elsewhere first.
+    draining: AtomicBool,
 }
 
 impl AppState {
@@ -43,6 +78,7 @@ impl AppState {
         registry_dir: PathBuf,
         model_name: String,
         max_concurrency: u32,
+        telemetry: Telemetry,
     ) -> Self {
         let model_path = crate::registry::live_path(&registry_dir, &model_name);
         AppState {
@@ -52,21 +88,71 @@ impl AppState {
                 model_path,
                 model_name,
                 calls: Semaphore::new(max_concurrency as usize),
+                telemetry,
+                draining: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.telemetry.metrics
+    }
+
+    /// Records one answered prediction: a prediction-log line (the response itself, in the
+    /// lab's field order), the per-version counter, and the live drift window. Every route that
+    /// answers predictions calls this once per row.
+    pub fn record_answer(&self, answer: &PredictResponse) {
+        let telemetry = &self.inner.telemetry;
+        telemetry
+            .metrics
+            .predictions
+            .get_or_create(&VersionLabels {
+                version: answer.model_version.clone(),
+            })
+            .inc();
+        telemetry.drift_window.push(answer.features.clone());
+        if let Some(log) = &telemetry.predlog {
+            match serde_json::to_string(answer) {
+                Ok(line) => log.record(line),
+                Err(e) => tracing::error!(error = %e, "cannot serialise a prediction log line"),
+            }
+        }
+    }
+
+    /// Marks the server as shutting down: `/ready` answers 503 from now on.
+    pub fn start_draining(&self) {
+        self.inner.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::SeqCst)
     }
 }
 
 /// The router with every route.
 pub fn app(state: AppState, max_body_bytes: usize) -> Router {
+    let monitoring = Router::new()
+        .route("/metrics", get(monitoring::metrics))
+        .route("/monitoring/drift", get(monitoring::drift))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            monitoring::require_token,
+        ));
     Router::new()
         .route("/predict", post(handlers::predict))
         .route("/health", get(handlers::health))
         .route("/ready", get(handlers::ready))
         .route("/startup", get(handlers::startup))
         .route("/model", get(handlers::model))
+        .merge(monitoring)
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .with_state(state)
 }

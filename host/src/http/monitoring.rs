@@ -14,11 +14,15 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::{AppError, AppState};
-use crate::telemetry::drift::{Thresholds, drift_report};
+use crate::telemetry::drift::drift_report;
 
 /// Rejects requests without `Authorization: Bearer <token>` when a token is configured.
-pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(expected) = state.inner.monitoring_token.as_deref() else {
+pub async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = state.inner.telemetry.monitoring_token.as_deref() else {
         return next.run(request).await;
     };
     let presented = request
@@ -48,7 +52,7 @@ pub async fn require_token(State(state): State<AppState>, request: Request, next
 
 /// `GET /metrics`: Prometheus (OpenMetrics) text.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.inner.metrics.encode();
+    let body = state.inner.telemetry.metrics.encode();
     (
         [(
             header::CONTENT_TYPE,
@@ -73,7 +77,7 @@ pub async fn drift(
     query: Result<Query<DriftQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
     let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let mut thresholds = state.inner.drift_thresholds;
+    let mut thresholds = state.inner.telemetry.drift_thresholds;
     for (name, value, slot) in [
         ("z_threshold", query.z_threshold, &mut thresholds.z),
         ("psi_threshold", query.psi_threshold, &mut thresholds.psi),
@@ -90,12 +94,12 @@ pub async fn drift(
     let model = state.inner.active.current().ok_or_else(|| {
         AppError::NoModel("no model is serving; drift needs its training statistics".to_string())
     })?;
-    let window = &state.inner.drift_window;
-    let report = drift_report(model.info(), &window.snapshot(), window.capacity(), thresholds);
+    let window = &state.inner.telemetry.drift_window;
+    let report = drift_report(
+        model.info(),
+        &window.snapshot(),
+        window.capacity(),
+        thresholds,
+    );
     Ok(Json(report).into_response())
-}
-
-/// Default thresholds, for [`AppState`] construction.
-pub fn default_thresholds() -> Thresholds {
-    Thresholds::default()
 }

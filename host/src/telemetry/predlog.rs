@@ -96,6 +96,11 @@ impl PredictionLog {
         &self.counters
     }
 
+    /// A shared handle on the counters, for the metrics exposition.
+    pub fn counters_handle(&self) -> Arc<LogCounters> {
+        self.counters.clone()
+    }
+
     /// Queues one line (without its newline). Never blocks.
     pub fn record(&self, line: String) {
         let guard = self.sender.lock().unwrap_or_else(|e| e.into_inner());

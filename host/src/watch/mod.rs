@@ -63,6 +63,7 @@ use self::state::{Candidate, Seen};
 use crate::model::ActiveModel;
 use crate::registry;
 use crate::runtime::Runtime;
+use crate::telemetry::metrics::Metrics;
 
 /// How long a file must stay unchanged before it is read.
 pub const SETTLE: Duration = Duration::from_millis(150);
@@ -108,6 +109,7 @@ pub struct Watcher {
     path: PathBuf,
     checksum_path: PathBuf,
     seen: Mutex<Seen>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Watcher {
@@ -126,7 +128,15 @@ impl Watcher {
             path: registry::live_path(registry_dir, model_name),
             checksum_path: registry::checksum_path(registry_dir, model_name),
             seen: Mutex::new(Seen::default()),
+            metrics: None,
         }
+    }
+
+    /// Counts loads, swaps and refusals (by reason) in `metrics`, and keeps its `model_info`
+    /// naming the serving model.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The artifact path being watched.
@@ -170,11 +180,13 @@ impl Watcher {
             seen.candidate = Some(candidate.clone());
             seen.held = None;
             let sha256 = match candidate {
-                Candidate::Unreadable(reason) => return self.hold_or_report(seen, reason),
+                Candidate::Unreadable(reason) => {
+                    return self.hold_or_report(seen, "unreadable", reason);
+                }
                 Candidate::Bytes {
                     expected: Some(Err(problem)),
                     ..
-                } => return self.hold_or_report(seen, problem),
+                } => return self.hold_or_report(seen, "checksum", problem),
                 Candidate::Bytes {
                     sha256,
                     expected: Some(Ok(expected)),
@@ -184,7 +196,7 @@ impl Watcher {
                         self.path.display(),
                         self.checksum_path.display()
                     );
-                    return self.hold_or_report(seen, reason);
+                    return self.hold_or_report(seen, "checksum", reason);
                 }
                 Candidate::Bytes { sha256, .. } => sha256,
             };
@@ -203,6 +215,11 @@ impl Watcher {
             match self.load(bytes, &sha256).await {
                 Ok(model) => {
                     let version = model.version().to_string();
+                    if let Some(metrics) = &self.metrics {
+                        metrics.model_loads.inc();
+                        metrics.model_swaps.inc();
+                        metrics.set_active_model(&model.info().name, &version, &sha256);
+                    }
                     let previous = self.active.install(Arc::new(model));
                     tracing::info!(
                         path = %self.path.display(),
@@ -213,13 +230,13 @@ impl Watcher {
                     );
                     return Outcome::Installed(version);
                 }
-                Err(reason) => {
+                Err((kind, reason)) => {
                     // A file that changed while it was compiled is judged again as a whole.
                     if self.snapshot().ok().flatten() != Some(snapshot) {
                         seen.candidate = None;
                         continue;
                     }
-                    return self.hold_or_report(seen, reason);
+                    return self.hold_or_report(seen, kind, reason);
                 }
             }
         }

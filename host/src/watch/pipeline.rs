@@ -73,7 +73,11 @@ impl Watcher {
 
     /// Checks, compiles and self-tests `bytes` on a blocking thread, then compares the sha256
     /// recorded for the version they name, if any. The reason, naming the file, on refusal.
-    pub(super) async fn load(&self, bytes: Vec<u8>, sha256: &str) -> Result<Model, String> {
+    pub(super) async fn load(
+        &self,
+        bytes: Vec<u8>,
+        sha256: &str,
+    ) -> Result<Model, (&'static str, String)> {
         let runtime = self.runtime.clone();
         let source = self.path.clone();
         let registry_dir = self.registry_dir.clone();
@@ -102,11 +106,11 @@ impl Watcher {
             Ok(Ok(model)) => Ok(model),
             Ok(Err((kind, message))) => {
                 tracing::debug!(reason = kind, sha256, "candidate refused: {message}");
-                Err(format!("{}: {message}", self.path.display()))
+                Err((kind, format!("{}: {message}", self.path.display())))
             }
-            Err(e) => Err(format!(
-                "loader task failed for {}: {e}",
-                self.path.display()
+            Err(e) => Err((
+                "loader_panic",
+                format!("loader task failed for {}: {e}", self.path.display()),
             )),
         }
     }

@@ -48,8 +48,8 @@ pub(super) struct Seen {
     pub(super) since: Option<Instant>,
     /// The last candidate judged, loaded or not.
     pub(super) candidate: Option<Candidate>,
-    /// A refusal of `candidate` not reported yet.
-    pub(super) held: Option<String>,
+    /// A refusal of `candidate` not reported yet: its metric label and message.
+    pub(super) held: Option<(&'static str, String)>,
     pub(super) stat_error: Option<String>,
     pub(super) missing_warned: bool,
 }
@@ -76,37 +76,46 @@ impl Seen {
 
 impl Watcher {
     /// Reports the refusal now if the files have been quiet for [`REPORT_QUIET`], else holds it.
-    pub(super) fn hold_or_report(&self, seen: &mut Seen, reason: String) -> Outcome {
+    pub(super) fn hold_or_report(
+        &self,
+        seen: &mut Seen,
+        kind: &'static str,
+        reason: String,
+    ) -> Outcome {
         if seen.quiet_for() >= REPORT_QUIET {
-            return self.report(seen, reason);
+            return self.report(seen, kind, reason);
         }
         tracing::debug!(
             "holding back a refusal until the files are quiet for {REPORT_QUIET:?}: {reason}"
         );
-        seen.held = Some(reason.clone());
+        seen.held = Some((kind, reason.clone()));
         Outcome::Held(reason)
     }
 
     /// Reports a held refusal once the files have stayed unchanged long enough.
     pub(super) fn report_if_quiet(&self, seen: &mut Seen) -> Outcome {
         if seen.held.is_some() && seen.quiet_for() >= REPORT_QUIET {
-            let reason = seen.held.take().unwrap_or_default();
-            return self.report(seen, reason);
+            let (kind, reason) = seen.held.take().unwrap_or_default();
+            return self.report(seen, kind, reason);
         }
         match &seen.held {
-            Some(reason) => Outcome::Held(reason.clone()),
+            Some((_, reason)) => Outcome::Held(reason.clone()),
             None => Outcome::Unchanged,
         }
     }
 
-    pub(super) fn report(&self, seen: &mut Seen, reason: String) -> Outcome {
+    pub(super) fn report(&self, seen: &mut Seen, kind: &'static str, reason: String) -> Outcome {
         seen.held = None;
         match self.active.current() {
             Some(model) => tracing::error!(
                 serving = model.version(),
+                reason = kind,
                 "refused candidate, still serving the loaded model: {reason}"
             ),
-            None => tracing::error!("refused candidate: {reason}"),
+            None => tracing::error!(reason = kind, "refused candidate: {reason}"),
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.reject(kind);
         }
         self.active.reject(reason.clone());
         Outcome::Rejected(reason)
@@ -139,6 +148,6 @@ impl Watcher {
             return Outcome::Unchanged;
         }
         seen.stat_error = Some(reason.clone());
-        self.report(seen, reason)
+        self.report(seen, "unreadable", reason)
     }
 }

@@ -104,16 +104,7 @@ pub fn temp_registry(artifact: Option<&[u8]>) -> tempfile::TempDir {
 
 /// A config serving `registry` on 127.0.0.1:0 with a fast poll.
 pub fn test_config(registry: &Path) -> Config {
-    let flags: Flags = [
-        ("registry_dir", registry.display().to_string()),
-        ("host", "127.0.0.1".to_string()),
-        ("port", "0".to_string()),
-        ("poll_interval_ms", "100".to_string()),
-        ("log_dir", registry.join("logs").display().to_string()),
-    ]
-    .into_iter()
-    .collect();
-    config::resolve(None, &|_| None, &flags).unwrap()
+    test_config_with(registry, &[])
 }
 
 /// Starts a server on `registry`.
@@ -172,6 +163,7 @@ pub fn test_config_with(registry: &Path, settings: &[(&'static str, &str)]) -> C
         ("port", "0".to_string()),
         ("poll_interval_ms", "100".to_string()),
         ("log_dir", registry.join("logs").display().to_string()),
+        ("shutdown_delay_ms", "0".to_string()),
     ]
     .into_iter()
     .collect();
