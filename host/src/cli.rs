@@ -111,6 +111,19 @@ pub enum Command {
     /// 64 bad arguments or an unknown input format; 1 the output could not be written or a
     /// model call failed (no output file is left behind).
     Predict(PredictArgs),
+    /// Check the inputs of recent predictions against the model's training statistics.
+    ///
+    /// The offline form of GET /monitoring/drift, for a CronJob. Reads the last --window
+    /// predictions from prediction logs (--log FILE, or --log DIR for DIR/predictions.log and
+    /// DIR/*/predictions.log, one per replica; rotated .1, .2, ... files are read when needed)
+    /// and compares them with the training statistics inside the model (--model FILE.wasm, else
+    /// the live model of REGISTRY_DIR/MODEL_NAME). Numeric features: z = |mean_recent -
+    /// mean_train| / std_train, alert at z >= --z-threshold. Categorical features: population
+    /// stability index against training frequencies, alert at psi >= --psi-threshold.
+    ///
+    /// Exit status: 0 no drift; 3 drift found (the report names the features); 65 no log or
+    /// an unreadable log or model; 64 bad arguments; 1 any other error.
+    Drift(DriftArgs),
 }
 
 /// Where a model's registry folder is.
@@ -316,5 +329,47 @@ impl Cli {
     /// The subcommand to run, `serve` when none was named.
     pub fn into_command(self) -> Command {
         self.command.unwrap_or(Command::Serve(self.serve))
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DriftArgs {
+    /// A prediction log, or a directory holding predictions.log or <replica>/predictions.log.
+    /// Repeatable.
+    #[arg(long = "log", value_name = "PATH", required = true)]
+    pub logs: Vec<PathBuf>,
+    /// The model whose training statistics to compare with (default: the registry's live
+    /// model).
+    #[arg(long, value_name = "FILE.wasm")]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Most recent predictions to look at.
+    #[arg(long, default_value_t = crate::telemetry::drift::DEFAULT_WINDOW, value_parser = window)]
+    pub window: usize,
+    /// z at or above which a numeric feature alerts.
+    #[arg(long, default_value_t = crate::telemetry::drift::DEFAULT_Z_THRESHOLD, value_parser = positive)]
+    pub z_threshold: f64,
+    /// Population stability index at or above which a categorical feature alerts.
+    #[arg(long, default_value_t = crate::telemetry::drift::DEFAULT_PSI_THRESHOLD, value_parser = positive)]
+    pub psi_threshold: f64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn window(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of at least 1, got {text:?}"
+        )),
+    }
+}
+
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("expected a positive number, got {text:?}")),
     }
 }

@@ -40,3 +40,6 @@ pub const EXIT_DATA: u8 = 65;
 
 /// Exit status of `train` when the gate refused the model (recorded, not promoted).
 pub const EXIT_GATE_REFUSED: u8 = 3;
+
+/// Exit status of `modelhost drift` when drift was found.
+pub const EXIT_DRIFT: u8 = 3;

@@ -7,7 +7,9 @@ use clap::Parser;
 use modelhost::cli::{Cli, Command};
 use modelhost::commands::{self, CommandError};
 use modelhost::training::{self, DataSource, TrainError, TrainOptions};
-use modelhost::{EXIT_CONFIG, EXIT_DATA, EXIT_GATE_REFUSED, config, inspect, serve, telemetry};
+use modelhost::{
+    EXIT_CONFIG, EXIT_DATA, EXIT_DRIFT, EXIT_GATE_REFUSED, config, inspect, serve, telemetry,
+};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -82,6 +84,38 @@ fn main() -> ExitCode {
                         ExitCode::SUCCESS
                     } else {
                         ExitCode::from(EXIT_DATA)
+                    }
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Drift(args) => {
+            let options = commands::drift::DriftOptions {
+                logs: args.logs,
+                model: match args.model {
+                    Some(file) => commands::drift::ModelSource::File(file),
+                    None => commands::drift::ModelSource::Registry(args.registry.target()),
+                },
+                window: args.window,
+                thresholds: modelhost::telemetry::drift::Thresholds {
+                    z: args.z_threshold,
+                    psi: args.psi_threshold,
+                },
+            };
+            match commands::drift::drift(&options) {
+                Ok(summary) => {
+                    if args.json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&summary).unwrap_or_default()
+                        );
+                    } else {
+                        println!("{summary}");
+                    }
+                    if summary.report.drift {
+                        ExitCode::from(EXIT_DRIFT)
+                    } else {
+                        ExitCode::SUCCESS
                     }
                 }
                 Err(e) => fail(&e),

@@ -1,11 +1,12 @@
-//! The registry-maintenance and batch subcommands besides `train`: [`rollback`], [`versions`],
-//! [`publish`] and [`predict`]. Each is a library function taking plain options and returning
+//! The registry-maintenance, batch and monitoring subcommands besides `train`: [`rollback`],
+//! [`versions`], [`publish`], [`predict`] and [`drift`]. Each is a library function taking plain options and returning
 //! a report (printable for people, serialisable for `--json`) or a [`CommandError`] that knows
 //! its exit status, so the binary only parses, calls and prints.
 //!
 //! Registry writes go through [`registry::write_atomic`](crate::registry::write_atomic): a crash
 //! at any instant leaves the previous live model in place and never a partial file.
 
+pub mod drift;
 pub mod predict;
 pub mod publish;
 pub mod rollback;

@@ -225,7 +225,15 @@ impl DriftWindow {
     }
 }
 
-/// The `features` of the last `window` predictions in a prediction log, oldest first.
+/// One prediction as read back from a log: when it was answered and its normalised features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedRow {
+    /// The line's `ts` (epoch seconds), if it had one.
+    pub ts: Option<u64>,
+    pub features: Map<String, Value>,
+}
+
+/// The last `window` predictions in a prediction log, oldest first.
 ///
 /// Reads `path`, then its rotated predecessors (`.1`, `.2`, …) while fewer than `window`
 /// parseable rows were found. Returns the rows and the number of lines that could not be parsed
@@ -233,10 +241,10 @@ impl DriftWindow {
 pub fn read_log_window(
     path: &std::path::Path,
     window: usize,
-) -> std::io::Result<(Vec<Map<String, Value>>, usize)> {
+) -> std::io::Result<(Vec<LoggedRow>, usize)> {
     let window = window.max(1);
     // Newest file first; each file's rows oldest first.
-    let mut chunks: Vec<Vec<Map<String, Value>>> = Vec::new();
+    let mut chunks: Vec<Vec<LoggedRow>> = Vec::new();
     let mut found = 0;
     let mut unparsed = 0;
     for n in 0.. {
@@ -258,20 +266,24 @@ pub fn read_log_window(
             break;
         }
     }
-    let mut rows: Vec<Map<String, Value>> = chunks.into_iter().rev().flatten().collect();
+    let mut rows: Vec<LoggedRow> = chunks.into_iter().rev().flatten().collect();
     let excess = rows.len().saturating_sub(window);
     rows.drain(..excess);
     Ok((rows, unparsed))
 }
 
-/// The `features` object of every parseable line, in file order, and the count of other lines.
-fn parse_log_lines(text: &str) -> (Vec<Map<String, Value>>, usize) {
+/// Every parseable line (an object with a `features` object), in file order, and the count of
+/// other lines.
+fn parse_log_lines(text: &str) -> (Vec<LoggedRow>, usize) {
     let mut rows = Vec::new();
     let mut unparsed = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         match serde_json::from_str::<Value>(line) {
             Ok(Value::Object(mut object)) => match object.remove("features") {
-                Some(Value::Object(features)) => rows.push(features),
+                Some(Value::Object(features)) => rows.push(LoggedRow {
+                    ts: object.get("ts").and_then(Value::as_u64),
+                    features,
+                }),
                 _ => unparsed += 1,
             },
             _ => unparsed += 1,
@@ -390,7 +402,7 @@ mod tests {
         let (rows, unparsed) = read_log_window(&path, 4).unwrap();
         let kept: Vec<f64> = rows
             .iter()
-            .map(|r| r["tenure_months"].as_f64().unwrap())
+            .map(|r| r.features["tenure_months"].as_f64().unwrap())
             .collect();
         assert_eq!(kept, [4.0, 5.0, 6.0, 7.0]);
         assert_eq!(unparsed, 1);

@@ -4,6 +4,8 @@ mod abi;
 mod cli;
 mod common;
 mod http;
+mod k8s;
 mod kernel;
+mod ops;
 mod swap;
 mod train;
