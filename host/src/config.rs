@@ -25,6 +25,9 @@ pub struct Config {
     pub port: u16,
     pub registry_dir: PathBuf,
     pub log_dir: PathBuf,
+    /// A read-only registry whose model is copied into an empty `registry_dir` at startup
+    /// (see [`crate::registry::seed`]); `None`: no seeding.
+    pub seed_dir: Option<PathBuf>,
     pub monitoring_token: Option<String>,
     pub wasm_timeout: Duration,
     pub wasm_memory_bytes: usize,
@@ -72,6 +75,7 @@ impl fmt::Debug for Config {
             .field("port", &self.port)
             .field("registry_dir", &self.registry_dir)
             .field("log_dir", &self.log_dir)
+            .field("seed_dir", &self.seed_dir)
             .field(
                 "monitoring_token",
                 &self.monitoring_token.as_ref().map(|_| "<set>"),
@@ -176,6 +180,12 @@ pub const SETTINGS: &[Setting] = &[
         "LOG_DIR",
         "./logs",
         "directory for the prediction log",
+    ),
+    setting(
+        "seed_dir",
+        "MODELHOST_SEED_DIR",
+        "",
+        "registry to copy MODEL_NAME's model.wasm from at startup when REGISTRY_DIR has none (unset or empty: no seeding)",
     ),
     setting("host", "HOST", "0.0.0.0", "address to listen on"),
     setting(
@@ -404,6 +414,9 @@ pub fn resolve(
     };
     let registry_dir = dir("registry_dir")?;
     let log_dir = dir("log_dir")?;
+    let seed_dir = Some(get("seed_dir").0)
+        .filter(|d| !d.trim().is_empty())
+        .map(PathBuf::from);
     let monitoring_token = Some(get("monitoring_token").0).filter(|t| !t.is_empty());
     if let Some(token) = &monitoring_token
         && (token.trim() != token || token.chars().any(|c| c.is_control()))
@@ -422,6 +435,7 @@ pub fn resolve(
         port,
         registry_dir,
         log_dir,
+        seed_dir,
         monitoring_token,
         wasm_timeout: Duration::from_millis(int("wasm_timeout_ms", 1, 60_000)?),
         wasm_memory_bytes: (int("wasm_memory_mib", 1, 4095)? as usize) << 20,

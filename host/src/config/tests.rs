@@ -221,3 +221,21 @@ fn watch_events_is_on_by_default_and_can_be_turned_off() {
         "invalid MODELHOST_WATCH_EVENTS=\"sometimes\": expected true or false"
     );
 }
+
+#[test]
+fn seed_dir_is_unset_by_default_and_an_empty_value_turns_it_off() {
+    let config = resolve(None, &env_of(&[]), &Flags::new()).unwrap();
+    assert_eq!(config.seed_dir, None);
+    let env = env_of(&[("MODELHOST_SEED_DIR", "/opt/modelhost/registry")]);
+    let config = resolve(None, &env, &Flags::new()).unwrap();
+    assert_eq!(
+        config.seed_dir,
+        Some(PathBuf::from("/opt/modelhost/registry"))
+    );
+    // The image sets it; a ConfigMap entry with an empty value switches seeding off.
+    let config = resolve(None, &env, &flags(&[("seed_dir", "")])).unwrap();
+    assert_eq!(config.seed_dir, None);
+    let file = toml_file("seed_dir = \"seed\"\n");
+    let config = resolve(Some(file.path()), &env_of(&[]), &Flags::new()).unwrap();
+    assert_eq!(config.seed_dir, Some(PathBuf::from("seed")));
+}
