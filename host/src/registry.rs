@@ -8,6 +8,7 @@
 
 mod atomic;
 pub mod history;
+pub mod seed;
 
 pub use atomic::{AtomicFile, write_atomic};
 

@@ -142,7 +142,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
         config.model_name.clone(),
         config.max_concurrency,
         telemetry,
-    );
+    )
+    .with_max_batch_rows(config.max_batch_rows);
     let router = app(state.clone(), config.max_body_bytes);
     let http = tokio::spawn(
         axum::serve(listener, router)
@@ -153,6 +154,15 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
         poll_interval: config.poll_interval,
         events: config.watch_events,
     };
+    if let Some(seed_dir) = config.seed_dir.clone() {
+        // Before the watcher's first check, so a seeded model loads like any other. The probes
+        // already answer meanwhile.
+        let (registry_dir, model_name) = (config.registry_dir.clone(), config.model_name.clone());
+        let seeding = tokio::task::spawn_blocking(move || {
+            crate::registry::seed::seed_logged(&registry_dir, &seed_dir, &model_name)
+        });
+        let _ = seeding.await;
+    }
     let watching = tokio::spawn(watcher.clone().run(schedule, stopped(stop_rx)));
     tracing::info!(
         %addr,

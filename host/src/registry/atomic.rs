@@ -14,8 +14,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// A file written the way [`write_atomic`] writes one, but streamed: the content goes to a
-/// temp file `.<name>.tmp-<pid>` beside `path`, and [`AtomicFile::commit`] fsyncs it and renames
-/// it over `path`. Dropped without a commit, the temp file is removed and `path` is untouched.
+/// temp file `.<name>.tmp-<pid>-<random>` beside `path`, and [`AtomicFile::commit`] fsyncs it and
+/// renames it over `path`. Dropped without a commit, the temp file is removed and `path` is
+/// untouched. The random part matters on shared volumes: processes in different containers
+/// (every one PID 1, say) never write to the same temp file.
 pub struct AtomicFile {
     path: PathBuf,
     dir: PathBuf,
@@ -40,8 +42,8 @@ impl AtomicFile {
         };
         std::fs::create_dir_all(dir)?;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-        let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let file = std::fs::File::create(&temp)?;
+        let temp = dir.join(temp_name(name));
+        let file = std::fs::File::create_new(&temp)?;
         Ok(AtomicFile {
             path: path.to_path_buf(),
             dir: dir.to_path_buf(),
@@ -89,6 +91,13 @@ impl Drop for AtomicFile {
     }
 }
 
+/// `.<name>.tmp-<pid>-<random>`: hidden (the watcher and the version listing skip dot files)
+/// and unique to this call.
+pub(super) fn temp_name(name: &str) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!(".{name}.tmp-{}-{}", std::process::id(), &random[..12])
+}
+
 /// Makes a rename or removal of `path` durable by syncing its directory.
 pub(super) fn sync_parent(path: &Path) -> std::io::Result<()> {
     match path.parent() {
@@ -98,7 +107,7 @@ pub(super) fn sync_parent(path: &Path) -> std::io::Result<()> {
 }
 
 /// Makes a rename in `dir` durable.
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub(super) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         std::fs::File::open(dir)?.sync_all()?;
