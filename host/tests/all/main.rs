@@ -5,7 +5,6 @@ mod cli;
 mod common;
 mod http;
 mod k8s;
-mod k8s;
 mod kernel;
 mod ops;
 mod swap;
