@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod http;
 mod k8s;
+mod k8s_e2e;
 mod kernel;
 mod ops;
 mod swap;
