@@ -36,6 +36,8 @@ pub struct Config {
     /// Whether file-system events (inotify) speed up the poll; false: polling only.
     pub watch_events: bool,
     pub max_body_bytes: usize,
+    /// Most rows one batch request (`POST /predict` with `instances`, or a v2 infer) may hold.
+    pub max_batch_rows: usize,
     /// Whether answered predictions are appended to `LOG_DIR/predictions.log`.
     pub prediction_log: bool,
     /// Rotate the prediction log past this many bytes.
@@ -86,6 +88,7 @@ impl fmt::Debug for Config {
             .field("poll_interval", &self.poll_interval)
             .field("watch_events", &self.watch_events)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_batch_rows", &self.max_batch_rows)
             .field("prediction_log", &self.prediction_log)
             .field("log_max_bytes", &self.log_max_bytes)
             .field("log_keep", &self.log_keep)
@@ -248,6 +251,12 @@ pub const SETTINGS: &[Setting] = &[
         "MODELHOST_MAX_BODY_BYTES",
         "1048576",
         "largest accepted request body, in bytes",
+    ),
+    setting(
+        "max_batch_rows",
+        "MODELHOST_MAX_BATCH_ROWS",
+        "1000",
+        "most rows one batch request may hold (POST /predict with instances, v2 infer)",
     ),
     setting(
         "prediction_log",
@@ -443,6 +452,7 @@ pub fn resolve(
         poll_interval: Duration::from_millis(int("poll_interval_ms", 100, 3_600_000)?),
         watch_events: boolean("watch_events")?,
         max_body_bytes: int("max_body_bytes", 1024, 1 << 30)? as usize,
+        max_batch_rows: int("max_batch_rows", 1, 100_000)? as usize,
         prediction_log: boolean("prediction_log")?,
         log_max_bytes: int("log_max_mib", 1, 1 << 20)? << 20,
         log_keep: int("log_keep", 0, 1000)? as u32,

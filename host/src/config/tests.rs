@@ -239,3 +239,31 @@ fn seed_dir_is_unset_by_default_and_an_empty_value_turns_it_off() {
     let config = resolve(Some(file.path()), &env_of(&[]), &Flags::new()).unwrap();
     assert_eq!(config.seed_dir, Some(PathBuf::from("seed")));
 }
+
+#[test]
+fn max_batch_rows_defaults_to_1000_and_is_bounded() {
+    let config = resolve(None, &env_of(&[]), &Flags::new()).unwrap();
+    assert_eq!(config.max_batch_rows, 1000);
+    let file = toml_file("max_batch_rows = 250\n");
+    let config = resolve(Some(file.path()), &env_of(&[]), &Flags::new()).unwrap();
+    assert_eq!(config.max_batch_rows, 250, "from TOML");
+    let env = env_of(&[("MODELHOST_MAX_BATCH_ROWS", "5000")]);
+    let config = resolve(Some(file.path()), &env, &Flags::new()).unwrap();
+    assert_eq!(config.max_batch_rows, 5000, "env beats TOML");
+    let config = resolve(None, &env, &flags(&[("max_batch_rows", "7")])).unwrap();
+    assert_eq!(config.max_batch_rows, 7, "flag beats env");
+    for bad in ["0", "100001", "many"] {
+        let err = resolve(
+            None,
+            &env_of(&[("MODELHOST_MAX_BATCH_ROWS", bad)]),
+            &Flags::new(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid MODELHOST_MAX_BATCH_ROWS={bad:?}: expected a whole number from 1 to 100000"
+            )
+        );
+    }
+}

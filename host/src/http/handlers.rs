@@ -19,7 +19,8 @@ use crate::model::response::{self, PredictResponse};
 use crate::model::schema::prepare_row;
 use crate::telemetry::metrics::ReasonLabels;
 
-/// `POST /predict`: one customer in, one prediction out.
+/// `POST /predict`: one customer in, one prediction out; or `{"instances": [...]}` in,
+/// `{"predictions": [...]}` out (see [`batch`](super::batch)).
 pub async fn predict(
     State(state): State<AppState>,
     request_id: Option<Extension<RequestId>>,
@@ -52,6 +53,9 @@ pub async fn predict(
         .active
         .current()
         .ok_or_else(|| no_model(&state))?;
+    if object.contains_key("instances") {
+        return super::batch::predict_batch(&state, model, &object, request_id, started).await;
+    }
     let prepared = prepare_row(model.info(), &object).map_err(AppError::Validation)?;
     let probabilities = call_model(&state, model.clone(), prepared.row).await?;
     let answer = PredictResponse::new(
@@ -71,7 +75,7 @@ pub async fn predict(
 }
 
 /// Runs the model on a blocking thread, at most `max_concurrency` at once.
-async fn call_model(
+pub(super) async fn call_model(
     state: &AppState,
     model: Arc<Model>,
     rows: Vec<f64>,
@@ -127,12 +131,12 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), AppError> {
     }
 }
 
-fn no_model(state: &AppState) -> AppError {
+pub(super) fn no_model(state: &AppState) -> AppError {
     AppError::NoModel(not_serving_reason(state))
 }
 
 /// Why nothing is serving, for 503 bodies.
-fn not_serving_reason(state: &AppState) -> String {
+pub(super) fn not_serving_reason(state: &AppState) -> String {
     let shared = &state.inner;
     match shared.active.status().last_error {
         Some(error) => format!("no model is serving: the last candidate was refused: {error}"),

@@ -5,16 +5,19 @@
 //! on blocking threads, bounded by a semaphore. This module knows nothing of wasmtime: it sees
 //! [`Model`](crate::model::Model), its info document and its errors.
 
+mod batch;
 mod error;
 mod handlers;
 mod monitoring;
 mod observe;
+pub mod oip;
+pub mod openapi;
 
 pub use error::AppError;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -68,7 +71,12 @@ struct Shared {
     telemetry: Telemetry,
     /// Set when shutdown begins: `/ready` answers 503 so traffic moves elsewhere first.
     draining: AtomicBool,
+    /// Most rows one batch request may hold.
+    max_batch_rows: AtomicUsize,
 }
+
+/// Rows one batch request may hold unless [`AppState::with_max_batch_rows`] says otherwise.
+pub const DEFAULT_MAX_BATCH_ROWS: usize = 1000;
 
 impl AppState {
     /// State for serving `model_name` from `registry_dir` with at most `max_concurrency`
@@ -90,8 +98,20 @@ impl AppState {
                 calls: Semaphore::new(max_concurrency as usize),
                 telemetry,
                 draining: AtomicBool::new(false),
+                max_batch_rows: AtomicUsize::new(DEFAULT_MAX_BATCH_ROWS),
             }),
         }
+    }
+
+    /// Allows batch requests (`/predict` with `instances`, v2 infer) of up to `n` rows.
+    pub fn with_max_batch_rows(self, n: usize) -> Self {
+        self.inner.max_batch_rows.store(n, Ordering::Relaxed);
+        self
+    }
+
+    /// Most rows one batch request may hold.
+    pub fn max_batch_rows(&self) -> usize {
+        self.inner.max_batch_rows.load(Ordering::Relaxed)
     }
 
     /// The metrics registry.
@@ -146,6 +166,9 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .route("/ready", get(handlers::ready))
         .route("/startup", get(handlers::startup))
         .route("/model", get(handlers::model))
+        .merge(oip_routes())
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs))
         .merge(monitoring)
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
@@ -155,4 +178,28 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
             observe::observe,
         ))
         .with_state(state)
+}
+
+/// The Open Inference Protocol v2 routes; each model route also answers under
+/// `/versions/{version}`.
+fn oip_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v2", get(oip::server_metadata))
+        .route("/v2/health/live", get(oip::server_live))
+        .route("/v2/health/ready", get(oip::server_ready))
+        .route("/v2/models/{name}", get(oip::model_metadata))
+        .route("/v2/models/{name}/ready", get(oip::model_ready))
+        .route("/v2/models/{name}/infer", post(oip::infer))
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(oip::model_metadata),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(oip::model_ready),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            post(oip::infer),
+        )
 }

@@ -7,6 +7,7 @@ mod http;
 mod k8s;
 mod k8s_e2e;
 mod kernel;
+mod oip;
 mod ops;
 mod swap;
 mod train;

@@ -1,0 +1,611 @@
+//! The Open Inference Protocol v2 over REST, the API KServe, Triton and MLServer clients speak:
+//! server metadata and health, model metadata and readiness, and inference.
+//!
+//! The one model is `MODEL_NAME`, and its one version is the one serving: any other name or
+//! version is a 404. Its inputs are the schema's features, one tensor each — `INT64` for
+//! integers, `FP64` for numbers, `BYTES` for categories — with shape `[-1]` (the first dimension
+//! is the batch). Its outputs are `probability` (`FP64`) and `prediction` (`INT64`, 1 when the
+//! probability reaches the model's threshold). Inference validates every row with the schema
+//! `/predict` uses, scores the batch in one wasm call, and records every row like `/predict`.
+//!
+//! Triton's binary tensor extension is understood both ways: inputs may carry
+//! `binary_data_size` with their bytes after the JSON header (`Inference-Header-Content-Length`),
+//! and outputs are sent as bytes when the request asks (`binary_data_output`, or `binary_data`
+//! on a requested output). Errors are `{"error": "..."}`: 400 for a bad request, 404 for an
+//! unknown model or version, 413 for a batch over `max_batch_rows`, 503 while nothing serves.
+
+mod tensor;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Extension;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use modelhost_abi::info::FeatureKind;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use self::tensor::Datatype;
+use super::batch::{RowError, check_batch_limit, score_rows, summary};
+use super::handlers::{no_model, not_serving_reason};
+use super::observe::RequestId;
+use super::{AppError, AppState};
+use crate::model::Model;
+use crate::model::schema::prepare_row;
+
+/// How this server names its model format in model metadata.
+pub const PLATFORM: &str = "modelhost-wasm";
+/// The output holding each row's probability.
+pub const OUTPUT_PROBABILITY: &str = "probability";
+/// The output holding each row's 0/1 decision.
+pub const OUTPUT_PREDICTION: &str = "prediction";
+/// Protocol extensions this server implements.
+pub const EXTENSIONS: &[&str] = &["binary_tensor_data"];
+
+/// Length of the JSON part of a body that carries binary tensors after it.
+static HEADER_CONTENT_LENGTH: HeaderName =
+    HeaderName::from_static("inference-header-content-length");
+
+/// `GET /v2`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"name": "modelhost", "version": "0.1.0", "extensions": ["binary_tensor_data"]}))]
+pub struct ServerMetadata {
+    pub name: String,
+    pub version: String,
+    pub extensions: Vec<String>,
+}
+
+/// An input or output of a model: its name, element type and shape (`-1`: any size).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TensorMetadata {
+    pub name: String,
+    pub datatype: String,
+    pub shape: Vec<i64>,
+}
+
+/// `GET /v2/models/{name}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "name": "churn", "versions": ["v614486346eb9"], "platform": "modelhost-wasm",
+    "inputs": [
+        {"name": "tenure_months", "datatype": "INT64", "shape": [-1]},
+        {"name": "num_complaints", "datatype": "INT64", "shape": [-1]},
+        {"name": "avg_session_minutes", "datatype": "FP64", "shape": [-1]},
+        {"name": "plan_type", "datatype": "BYTES", "shape": [-1]},
+        {"name": "region", "datatype": "BYTES", "shape": [-1]}
+    ],
+    "outputs": [
+        {"name": "probability", "datatype": "FP64", "shape": [-1]},
+        {"name": "prediction", "datatype": "INT64", "shape": [-1]}
+    ]
+}))]
+pub struct ModelMetadata {
+    pub name: String,
+    pub versions: Vec<String>,
+    pub platform: String,
+    pub inputs: Vec<TensorMetadata>,
+    pub outputs: Vec<TensorMetadata>,
+}
+
+/// The model a route names: `/v2/models/{name}` or `/v2/models/{name}/versions/{version}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ModelRef {
+    /// The model's name (`MODEL_NAME`).
+    pub name: String,
+    /// The model's version id, as `/model` and `model_version` report it.
+    pub version: Option<String>,
+}
+
+/// `POST /v2/models/{name}/infer`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "req-001",
+    "inputs": [
+        {"name": "tenure_months", "shape": [1], "datatype": "INT64", "data": [6]},
+        {"name": "num_complaints", "shape": [1], "datatype": "INT64", "data": [3]},
+        {"name": "avg_session_minutes", "shape": [1], "datatype": "FP64", "data": [12.5]},
+        {"name": "plan_type", "shape": [1], "datatype": "BYTES", "data": ["basic"]},
+        {"name": "region", "shape": [1], "datatype": "BYTES", "data": ["AF"]}
+    ]
+}))]
+pub struct InferRequest {
+    /// Echoed in the response; the prediction log names each row `<id>/<row>`.
+    pub id: Option<String>,
+    /// `binary_data_output: true` asks for every output as bytes.
+    pub parameters: Option<Map<String, Value>>,
+    /// One tensor per feature of the model.
+    pub inputs: Vec<InferInput>,
+    /// The outputs wanted; all of them when absent.
+    pub outputs: Option<Vec<RequestedOutput>>,
+}
+
+/// One input tensor.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InferInput {
+    pub name: String,
+    /// `[n]` or `[n, 1]` for n rows.
+    pub shape: Vec<i64>,
+    pub datatype: String,
+    /// `binary_data_size`: the tensor's bytes follow the JSON header instead of `data`.
+    pub parameters: Option<Map<String, Value>>,
+    /// The elements, row-major, flat or nested.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub data: Option<Value>,
+}
+
+/// One output a request asks for.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RequestedOutput {
+    pub name: String,
+    /// `binary_data: true` asks for this output as bytes.
+    pub parameters: Option<Map<String, Value>>,
+}
+
+/// The answer to an inference request.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "model_name": "churn", "model_version": "v614486346eb9", "id": "req-001",
+    "outputs": [
+        {"name": "probability", "datatype": "FP64", "shape": [1], "data": [0.9200639203]},
+        {"name": "prediction", "datatype": "INT64", "shape": [1], "data": [1]}
+    ]
+}))]
+pub struct InferResponse {
+    pub model_name: String,
+    pub model_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub outputs: Vec<InferOutput>,
+}
+
+/// One output tensor: `data`, or `parameters.binary_data_size` bytes after the JSON header.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InferOutput {
+    pub name: String,
+    pub datatype: String,
+    pub shape: Vec<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<f64>>)]
+    pub data: Option<Value>,
+}
+
+/// `GET /v2`: the server's name, version and protocol extensions.
+pub async fn server_metadata() -> Json<ServerMetadata> {
+    Json(ServerMetadata {
+        name: env!("CARGO_PKG_NAME").to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        extensions: EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+    })
+}
+
+/// `GET /v2/health/live`: the process answers HTTP, like `/health`.
+pub async fn server_live() -> Json<Value> {
+    Json(json!({ "live": true }))
+}
+
+/// `GET /v2/health/ready`: 200 while a model serves and the server is not shutting down, like
+/// `/ready`; otherwise 503 (clients read any status but 200 as "not ready").
+pub async fn server_ready(State(state): State<AppState>) -> Response {
+    let reason = if state.is_draining() {
+        "shutting down".to_string()
+    } else if state.inner.active.current().is_none() {
+        not_serving_reason(&state)
+    } else {
+        return Json(json!({ "ready": true })).into_response();
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "ready": false, "reason": reason })),
+    )
+        .into_response()
+}
+
+/// `GET /v2/models/{name}[/versions/{version}]`: the inputs and outputs.
+pub async fn model_metadata(
+    State(state): State<AppState>,
+    model_ref: Result<Path<ModelRef>, PathRejection>,
+) -> Result<Json<ModelMetadata>, AppError> {
+    let model = serving(&state, &path(model_ref)?)?;
+    let info = model.info();
+    let tensor = |name: &str, datatype: &str| TensorMetadata {
+        name: name.to_string(),
+        datatype: datatype.to_string(),
+        shape: vec![-1],
+    };
+    Ok(Json(ModelMetadata {
+        name: state.inner.model_name.clone(),
+        versions: vec![model.version().to_string()],
+        platform: PLATFORM.to_string(),
+        inputs: info
+            .features
+            .iter()
+            .map(|f| tensor(&f.name, datatype_of(&f.kind)))
+            .collect(),
+        outputs: vec![
+            tensor(OUTPUT_PROBABILITY, "FP64"),
+            tensor(OUTPUT_PREDICTION, "INT64"),
+        ],
+    }))
+}
+
+/// `GET /v2/models/{name}[/versions/{version}]/ready`: 200 while it serves, 503 before.
+pub async fn model_ready(
+    State(state): State<AppState>,
+    model_ref: Result<Path<ModelRef>, PathRejection>,
+) -> Result<Response, AppError> {
+    let model_ref = path(model_ref)?;
+    match serving(&state, &model_ref) {
+        Ok(model) => Ok(Json(json!({
+            "name": model_ref.name,
+            "version": model.version(),
+            "ready": true,
+        }))
+        .into_response()),
+        Err(AppError::NoModel(reason)) => Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "name": model_ref.name, "ready": false, "reason": reason })),
+        )
+            .into_response()),
+        Err(other) => Err(other),
+    }
+}
+
+/// `POST /v2/models/{name}[/versions/{version}]/infer`.
+pub async fn infer(
+    State(state): State<AppState>,
+    model_ref: Result<Path<ModelRef>, PathRejection>,
+    request_id: Option<Extension<RequestId>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let started = Instant::now();
+    let model_ref = path(model_ref)?;
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(format!(
+            "request body is too large: {}",
+            rejection.body_text()
+        )),
+        _ => AppError::BadRequest(rejection.body_text()),
+    })?;
+    let model = serving(&state, &model_ref)?;
+    if let Some(encoding) = headers.get(header::CONTENT_ENCODING)
+        && encoding.as_bytes() != b"identity"
+    {
+        return Err(AppError::UnsupportedMediaType(format!(
+            "content encoding {:?} is not supported; send the body uncompressed",
+            String::from_utf8_lossy(encoding.as_bytes())
+        )));
+    }
+    let (header_part, mut binary) = split_body(&headers, &body)?;
+    let request: InferRequest = serde_json::from_slice(header_part)
+        .map_err(|e| AppError::BadRequest(format!("invalid inference request: {e}")))?;
+    let wanted = wanted_outputs(&request)?;
+
+    let columns = feature_columns(&model, &request, &mut binary).map_err(AppError::BadRequest)?;
+    if !binary.is_empty() {
+        return Err(AppError::BadRequest(format!(
+            "{} bytes of binary data follow the inputs that no input claims",
+            binary.len()
+        )));
+    }
+    let n_rows = columns.first().map_or(0, Vec::len);
+    if n_rows == 0 {
+        return Err(AppError::BadRequest("the inputs hold no rows".to_string()));
+    }
+    check_batch_limit(&state, "the request", n_rows)?;
+
+    let base_id = request
+        .id
+        .clone()
+        .or_else(|| request_id.map(|Extension(RequestId(id))| id))
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let info = model.info();
+    let mut rows = Vec::with_capacity(n_rows);
+    let mut problems = Vec::new();
+    for row in 0..n_rows {
+        let object: Map<String, Value> = info
+            .features
+            .iter()
+            .zip(&columns)
+            .map(|(feature, column)| (feature.name.clone(), column[row].clone()))
+            .collect();
+        match prepare_row(info, &object) {
+            Ok(prepared) => rows.push((format!("{base_id}/{row}"), prepared)),
+            Err(errors) => problems.extend(errors.into_iter().map(|e| RowError::field(row, e))),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(AppError::BadRequest(summary(&problems)));
+    }
+
+    let scored = score_rows(&state, &model, rows, started).await?;
+    let predictions: Vec<i64> = scored
+        .answers
+        .iter()
+        .map(|a| i64::from(a.prediction))
+        .collect();
+    let mut outputs = Vec::with_capacity(wanted.len());
+    let mut tail = Vec::new();
+    for output in &wanted {
+        let (datatype, data, bytes) = if output.name == OUTPUT_PROBABILITY {
+            let p = &scored.probabilities;
+            ("FP64", json!(p), tensor::fp64_bytes(p))
+        } else {
+            (
+                "INT64",
+                json!(predictions),
+                tensor::int64_bytes(&predictions),
+            )
+        };
+        let (parameters, data) = if output.binary {
+            let size = json!({ "binary_data_size": bytes.len() });
+            tail.extend(bytes);
+            (size.as_object().cloned(), None)
+        } else {
+            (None, Some(data))
+        };
+        outputs.push(InferOutput {
+            name: output.name.to_string(),
+            datatype: datatype.to_string(),
+            shape: vec![n_rows],
+            parameters,
+            data,
+        });
+    }
+    let answer = InferResponse {
+        model_name: model_ref.name,
+        model_version: model.version().to_string(),
+        id: request.id,
+        outputs,
+    };
+    if wanted.iter().all(|o| !o.binary) {
+        return Ok(Json(answer).into_response());
+    }
+    let mut body = serde_json::to_vec(&answer)
+        .map_err(|e| AppError::Internal(format!("cannot serialise an inference response: {e}")))?;
+    let json_len = HeaderValue::from(body.len());
+    body.extend(tail);
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (HEADER_CONTENT_LENGTH.clone(), json_len),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The protocol datatype of a feature.
+pub fn datatype_of(kind: &FeatureKind) -> &'static str {
+    match kind {
+        FeatureKind::Integer { .. } => "INT64",
+        FeatureKind::Number { .. } => "FP64",
+        FeatureKind::Categorical { .. } => "BYTES",
+    }
+}
+
+fn path(model_ref: Result<Path<ModelRef>, PathRejection>) -> Result<ModelRef, AppError> {
+    model_ref
+        .map(|Path(model_ref)| model_ref)
+        .map_err(|rejection| AppError::BadRequest(rejection.body_text()))
+}
+
+/// The serving model, if `model_ref` names it: 404 for another name or version, 503 while
+/// nothing serves.
+fn serving(state: &AppState, model_ref: &ModelRef) -> Result<Arc<Model>, AppError> {
+    let served = &state.inner.model_name;
+    if model_ref.name != *served {
+        return Err(AppError::NotFound(format!(
+            "unknown model `{}`: this server serves `{served}`",
+            model_ref.name
+        )));
+    }
+    let model = state
+        .inner
+        .active
+        .current()
+        .ok_or_else(|| no_model(state))?;
+    if let Some(version) = &model_ref.version
+        && version != model.version()
+    {
+        return Err(AppError::NotFound(format!(
+            "model `{served}` has no version `{version}`; version `{}` is serving",
+            model.version()
+        )));
+    }
+    Ok(model)
+}
+
+/// The JSON header and the binary tensors after it.
+fn split_body<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<(&'a [u8], &'a [u8]), AppError> {
+    let Some(value) = headers.get(&HEADER_CONTENT_LENGTH) else {
+        return Ok((body, &[]));
+    };
+    let json_len = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .ok_or_else(|| {
+            AppError::BadRequest(
+                "header Inference-Header-Content-Length must be a byte count".to_string(),
+            )
+        })?;
+    if json_len > body.len() {
+        return Err(AppError::BadRequest(format!(
+            "header Inference-Header-Content-Length is {json_len} but the body holds {} bytes",
+            body.len()
+        )));
+    }
+    Ok(body.split_at(json_len))
+}
+
+/// One output to send, and whether as bytes.
+struct Wanted {
+    name: &'static str,
+    binary: bool,
+}
+
+fn wanted_outputs(request: &InferRequest) -> Result<Vec<Wanted>, AppError> {
+    let flag =
+        |parameters: Option<&Map<String, Value>>, key: &str| -> Result<Option<bool>, AppError> {
+            match parameters.and_then(|p| p.get(key)) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Bool(b)) => Ok(Some(*b)),
+                Some(other) => Err(AppError::BadRequest(format!(
+                    "parameter `{key}` must be true or false, got {other}"
+                ))),
+            }
+        };
+    let binary_default = flag(request.parameters.as_ref(), "binary_data_output")?.unwrap_or(false);
+    let requested = request.outputs.as_deref().unwrap_or_default();
+    if requested.is_empty() {
+        return Ok([OUTPUT_PROBABILITY, OUTPUT_PREDICTION]
+            .into_iter()
+            .map(|name| Wanted {
+                name,
+                binary: binary_default,
+            })
+            .collect());
+    }
+    let mut wanted: Vec<Wanted> = Vec::with_capacity(requested.len());
+    for output in requested {
+        let name = match output.name.as_str() {
+            OUTPUT_PROBABILITY => OUTPUT_PROBABILITY,
+            OUTPUT_PREDICTION => OUTPUT_PREDICTION,
+            other => {
+                return Err(AppError::BadRequest(format!(
+                    "unknown output `{other}`: the model's outputs are `{OUTPUT_PROBABILITY}` and `{OUTPUT_PREDICTION}`"
+                )));
+            }
+        };
+        if wanted.iter().any(|w| w.name == name) {
+            return Err(AppError::BadRequest(format!(
+                "output `{name}` is requested twice"
+            )));
+        }
+        if output
+            .parameters
+            .as_ref()
+            .is_some_and(|p| p.contains_key("classification"))
+        {
+            return Err(AppError::BadRequest(format!(
+                "output `{name}`: the classification extension is not supported"
+            )));
+        }
+        let binary = flag(output.parameters.as_ref(), "binary_data")?.unwrap_or(binary_default);
+        wanted.push(Wanted { name, binary });
+    }
+    Ok(wanted)
+}
+
+/// One column of values per feature, in schema order, all of the same length. Consumes each
+/// binary input's bytes from `binary`, in input order.
+fn feature_columns(
+    model: &Model,
+    request: &InferRequest,
+    binary: &mut &[u8],
+) -> Result<Vec<Vec<Value>>, String> {
+    let features = &model.info().features;
+    let expected = || {
+        features
+            .iter()
+            .map(|f| format!("{} ({})", f.name, datatype_of(&f.kind)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut columns: Vec<Option<Vec<Value>>> = vec![None; features.len()];
+    let mut batch: Option<(String, usize)> = None;
+    for input in &request.inputs {
+        let name = input.name.as_str();
+        let Some(index) = features.iter().position(|f| f.name == name) else {
+            return Err(format!(
+                "unknown input `{name}`: the model's inputs are {}",
+                expected()
+            ));
+        };
+        if columns[index].is_some() {
+            return Err(format!("input `{name}` is given twice"));
+        }
+        let datatype =
+            Datatype::parse(&input.datatype).map_err(|e| format!("input `{name}`: {e}"))?;
+        let categorical = matches!(features[index].kind, FeatureKind::Categorical { .. });
+        if categorical == datatype.is_numeric() {
+            return Err(format!(
+                "input `{name}` must have datatype {}, got {}",
+                if categorical {
+                    "BYTES"
+                } else {
+                    "INT64 or FP64"
+                },
+                input.datatype
+            ));
+        }
+        let n_rows = tensor::batch_size(name, &input.shape)?;
+        let values = match tensor::binary_data_size(name, input.parameters.as_ref())? {
+            Some(size) => {
+                if input.data.is_some() {
+                    return Err(format!(
+                        "input `{name}` has both `data` and `binary_data_size`"
+                    ));
+                }
+                if size > binary.len() {
+                    return Err(format!(
+                        "input `{name}` claims {size} bytes of binary data but {} remain",
+                        binary.len()
+                    ));
+                }
+                let (bytes, rest) = binary.split_at(size);
+                *binary = rest;
+                tensor::from_binary(name, datatype, bytes)?
+            }
+            None => {
+                let data = input.data.as_ref().ok_or_else(|| {
+                    format!("input `{name}` has neither `data` nor `binary_data_size`")
+                })?;
+                tensor::from_json(name, datatype, data)?
+            }
+        };
+        if values.len() != n_rows {
+            return Err(format!(
+                "input `{name}` has shape {:?} but {} elements",
+                input.shape,
+                values.len()
+            ));
+        }
+        match &batch {
+            Some((first, rows)) if *rows != n_rows => {
+                return Err(format!(
+                    "input `{name}` has {n_rows} rows but input `{first}` has {rows}"
+                ));
+            }
+            Some(_) => {}
+            None => batch = Some((name.to_string(), n_rows)),
+        }
+        columns[index] = Some(values);
+    }
+    features
+        .iter()
+        .zip(columns)
+        .map(|(feature, column)| {
+            column.ok_or_else(|| {
+                format!(
+                    "missing input `{}`: the model's inputs are {}",
+                    feature.name,
+                    expected()
+                )
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,263 @@
+//! One description per route, for the OpenAPI document.
+//!
+//! The functions are never called: each carries a route's `#[utoipa::path]` description, while
+//! its handler lives in `handlers`, `monitoring`, `oip` or here in `openapi`. Keeping the
+//! descriptions together lets the whole public API be read in one file; a test checks that
+//! every route the router declares is described here and that every description is routed.
+
+#![allow(dead_code)]
+
+use super::schemas::{
+    DriftReport, ErrorBody, Health, Live, ModelDescription, ModelReady, PredictAnswer, PredictBody,
+    Ready, ReadyFlag, Startup, ValidationError,
+};
+use crate::http::oip::{InferRequest, InferResponse, ModelMetadata, ServerMetadata};
+
+const LAB: &str = "lab API";
+const PROBES: &str = "probes";
+const MONITORING: &str = "monitoring";
+const OIP: &str = "Open Inference Protocol v2";
+const DOCS: &str = "documentation";
+
+#[utoipa::path(
+    post, path = "/predict", tag = LAB,
+    summary = "Predict churn for one customer, or a batch",
+    description = "One customer in, the lab's answer out. With `instances`, up to \
+        `max_batch_rows` customers are validated together, scored in one model call and \
+        answered as `predictions`, in order; one invalid row fails the batch, and the error \
+        names every row and field at fault.",
+    request_body(content = PredictBody, examples(
+        ("one customer" = (value = json!({
+            "request_id": "req-001", "tenure_months": 6, "num_complaints": 3,
+            "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"
+        }))),
+        ("a batch" = (value = json!({
+            "instances": [
+                {"tenure_months": 6, "num_complaints": 3, "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"},
+                {"tenure_months": 48, "num_complaints": 0, "avg_session_minutes": 40, "plan_type": "premium", "region": "EU"}
+            ]
+        })))
+    )),
+    responses(
+        (status = 200, description = "The answer, or one answer per row", body = PredictAnswer, examples(
+            ("one customer" = (value = json!({
+                "request_id": "req-001", "model_version": "v614486346eb9", "prediction": 1,
+                "probability": 0.920064, "latency_ms": 0.349,
+                "features": {"tenure_months": 6, "num_complaints": 3, "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"},
+                "ts": 1795644213
+            }))),
+            ("a batch" = (value = json!({"predictions": [
+                {"request_id": "5f0c…/0", "model_version": "v614486346eb9", "prediction": 1, "probability": 0.920064, "latency_ms": 0.412,
+                 "features": {"tenure_months": 6, "num_complaints": 3, "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"}, "ts": 1795644213},
+                {"request_id": "5f0c…/1", "model_version": "v614486346eb9", "prediction": 0, "probability": 0.061251, "latency_ms": 0.412,
+                 "features": {"tenure_months": 48, "num_complaints": 0, "avg_session_minutes": 40, "plan_type": "premium", "region": "EU"}, "ts": 1795644213}
+            ]})))
+        )),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body over `max_body_bytes`, or more rows than `max_batch_rows`", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A field is missing, of the wrong type or out of range", body = ValidationError),
+        (status = 503, description = "No model is serving", body = ErrorBody),
+    )
+)]
+fn predict() {}
+
+#[utoipa::path(
+    get, path = "/health", tag = PROBES,
+    summary = "Liveness: the process answers HTTP",
+    responses((status = 200, body = Health))
+)]
+fn health() {}
+
+#[utoipa::path(
+    get, path = "/ready", tag = PROBES,
+    summary = "Readiness: a model is serving",
+    responses(
+        (status = 200, body = Ready),
+        (status = 503, description = "No model serves yet, or shutting down", body = Ready,
+            example = json!({"status": "not ready", "reason": "shutting down"})),
+    )
+)]
+fn ready() {}
+
+#[utoipa::path(
+    get, path = "/startup", tag = PROBES,
+    summary = "Startup: the registry exists and a model is serving",
+    responses(
+        (status = 200, body = Startup),
+        (status = 503, body = Startup, example = json!({
+            "status": "starting", "reason": "registry directory ./registry does not exist"
+        })),
+    )
+)]
+fn startup() {}
+
+#[utoipa::path(
+    get, path = "/model", tag = LAB,
+    summary = "The serving model: version, sha256, schema, threshold, metrics",
+    responses(
+        (status = 200, body = ModelDescription),
+        (status = 503, description = "No model is serving", body = ErrorBody),
+    )
+)]
+fn model() {}
+
+#[utoipa::path(
+    get, path = "/metrics", tag = MONITORING,
+    summary = "Prometheus metrics (OpenMetrics text)",
+    security(("monitoring_token" = [])),
+    responses(
+        (status = 200, content_type = "application/openmetrics-text", body = String,
+            example = "# TYPE modelhost_predictions counter\n"),
+        (status = 401, description = "`MONITORING_TOKEN` is set and the bearer token is missing or wrong", body = ErrorBody),
+    )
+)]
+fn metrics() {}
+
+#[utoipa::path(
+    get, path = "/monitoring/drift", tag = MONITORING,
+    summary = "Drift of recent inputs against the training statistics",
+    security(("monitoring_token" = [])),
+    params(
+        ("z_threshold" = Option<f64>, Query, description = "Overrides `drift_z_threshold`"),
+        ("psi_threshold" = Option<f64>, Query, description = "Overrides `drift_psi_threshold`"),
+    ),
+    responses(
+        (status = 200, body = DriftReport),
+        (status = 400, description = "A threshold is not a positive number", body = ErrorBody),
+        (status = 401, description = "`MONITORING_TOKEN` is set and the bearer token is missing or wrong", body = ErrorBody),
+        (status = 503, description = "No model is serving", body = ErrorBody),
+    )
+)]
+fn drift() {}
+
+#[utoipa::path(
+    get, path = "/openapi.json", tag = DOCS,
+    summary = "This document",
+    responses((status = 200, content_type = "application/json", body = Object))
+)]
+fn openapi_json() {}
+
+#[utoipa::path(
+    get, path = "/docs", tag = DOCS,
+    summary = "Interactive documentation of this API",
+    responses((status = 200, content_type = "text/html", body = String))
+)]
+fn docs() {}
+
+#[utoipa::path(
+    get, path = "/v2", tag = OIP,
+    summary = "Server metadata",
+    responses((status = 200, body = ServerMetadata))
+)]
+fn v2_server_metadata() {}
+
+#[utoipa::path(
+    get, path = "/v2/health/live", tag = OIP,
+    summary = "Server liveness, like `/health`",
+    responses((status = 200, body = Live))
+)]
+fn v2_live() {}
+
+#[utoipa::path(
+    get, path = "/v2/health/ready", tag = OIP,
+    summary = "Server readiness, like `/ready`",
+    responses(
+        (status = 200, body = ReadyFlag),
+        (status = 503, description = "No model serves yet, or shutting down", body = ReadyFlag,
+            example = json!({"ready": false, "reason": "shutting down"})),
+    )
+)]
+fn v2_ready() {}
+
+#[utoipa::path(
+    get, path = "/v2/models/{name}", tag = OIP,
+    summary = "Model metadata: one input per feature, and the outputs",
+    params(("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn")),
+    responses(
+        (status = 200, body = ModelMetadata),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 503, description = "No model is serving", body = ErrorBody),
+    )
+)]
+fn v2_model_metadata() {}
+
+#[utoipa::path(
+    get, path = "/v2/models/{name}/versions/{version}", tag = OIP,
+    summary = "Model metadata of one version",
+    params(
+        ("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn"),
+        ("version" = String, Path, description = "The serving version", example = "v614486346eb9"),
+    ),
+    responses(
+        (status = 200, body = ModelMetadata),
+        (status = 404, description = "Unknown model, or not the serving version", body = ErrorBody),
+        (status = 503, description = "No model is serving", body = ErrorBody),
+    )
+)]
+fn v2_model_version_metadata() {}
+
+#[utoipa::path(
+    get, path = "/v2/models/{name}/ready", tag = OIP,
+    summary = "Model readiness",
+    params(("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn")),
+    responses(
+        (status = 200, body = ModelReady),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 503, description = "No model serves yet", body = ModelReady),
+    )
+)]
+fn v2_model_ready() {}
+
+#[utoipa::path(
+    get, path = "/v2/models/{name}/versions/{version}/ready", tag = OIP,
+    summary = "Readiness of one model version",
+    params(
+        ("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn"),
+        ("version" = String, Path, description = "The serving version", example = "v614486346eb9"),
+    ),
+    responses(
+        (status = 200, body = ModelReady),
+        (status = 404, description = "Unknown model, or not the serving version", body = ErrorBody),
+        (status = 503, description = "No model serves yet", body = ModelReady),
+    )
+)]
+fn v2_model_version_ready() {}
+
+#[utoipa::path(
+    post, path = "/v2/models/{name}/infer", tag = OIP,
+    summary = "Inference: named input tensors in, probability and prediction out",
+    description = "One tensor per feature, the batch along the first dimension, `data` flat or \
+        nested. Answers `probability` (FP64) and `prediction` (INT64). With the binary tensor \
+        extension, inputs may carry `binary_data_size` and their bytes after the JSON header \
+        (`Inference-Header-Content-Length`), and outputs come as bytes when asked for.",
+    params(("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn")),
+    request_body = InferRequest,
+    responses(
+        (status = 200, body = InferResponse),
+        (status = 400, description = "A missing, unknown or invalid input; the error names it and the row", body = ErrorBody,
+            example = json!({"error": "row 0: field `tenure_months` must be between 0 and 200, got 201"})),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 413, description = "More rows than `max_batch_rows`, or a body over `max_body_bytes`", body = ErrorBody),
+        (status = 503, description = "No model is serving", body = ErrorBody),
+    )
+)]
+fn v2_infer() {}
+
+#[utoipa::path(
+    post, path = "/v2/models/{name}/versions/{version}/infer", tag = OIP,
+    summary = "Inference with one model version",
+    params(
+        ("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn"),
+        ("version" = String, Path, description = "The serving version", example = "v614486346eb9"),
+    ),
+    request_body = InferRequest,
+    responses(
+        (status = 200, body = InferResponse),
+        (status = 400, description = "A missing, unknown or invalid input", body = ErrorBody),
+        (status = 404, description = "Unknown model, or not the serving version", body = ErrorBody),
+        (status = 413, description = "More rows than `max_batch_rows`", body = ErrorBody),
+        (status = 503, description = "No model is serving", body = ErrorBody),
+    )
+)]
+fn v2_version_infer() {}

@@ -1,0 +1,237 @@
+//! Schemas of the lab API's bodies, for the OpenAPI document.
+//!
+//! The handlers build these bodies as JSON (their fields follow the serving model's schema), so
+//! the types here describe them rather than produce them; a test compares their properties with
+//! real responses. The v2 types need no such mirror: the handlers use them directly.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+/// One customer, as the lab's `POST /predict` takes it. The fields are the serving model's
+/// features (`GET /model` lists them); these are the churn model's.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "request_id": "req-001", "tenure_months": 6, "num_complaints": 3,
+    "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"
+}))]
+pub struct PredictRequest {
+    /// Echoed in the answer; a UUID (or the `X-Request-Id` header) when absent. 1–128 characters.
+    request_id: Option<String>,
+    #[schema(minimum = 0, maximum = 200)]
+    tenure_months: i64,
+    #[schema(minimum = 0, maximum = 50)]
+    num_complaints: i64,
+    #[schema(minimum = 0, maximum = 500)]
+    avg_session_minutes: f64,
+    /// Trimmed and lower-cased; trained on `basic` and `premium`, others are accepted.
+    plan_type: String,
+    /// Trimmed and upper-cased; trained on `NA`, `EU`, `AF` and `AS`, others are accepted.
+    region: String,
+}
+
+/// Many customers in one request, scored in one model call.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "request_id": "batch-7",
+    "instances": [
+        {"tenure_months": 6, "num_complaints": 3, "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"},
+        {"request_id": "cust-42", "tenure_months": 48, "num_complaints": 0, "avg_session_minutes": 40, "plan_type": "premium", "region": "EU"}
+    ]
+}))]
+pub struct BatchRequest {
+    /// Rows without their own `request_id` are named `<request_id>/<row>`.
+    request_id: Option<String>,
+    /// 1 to `max_batch_rows` customers.
+    instances: Vec<PredictRequest>,
+}
+
+/// One customer, or a batch under `instances`.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum PredictBody {
+    One(PredictRequest),
+    Batch(BatchRequest),
+}
+
+/// The lab's answer for one customer, fields in the lab's order.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "request_id": "req-001", "model_version": "v614486346eb9", "prediction": 1,
+    "probability": 0.920064, "latency_ms": 0.349,
+    "features": {"tenure_months": 6, "num_complaints": 3, "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"},
+    "ts": 1795644213
+}))]
+pub struct PredictResponse {
+    request_id: String,
+    model_version: String,
+    /// 1 when `probability` reaches the model's tuned threshold.
+    #[schema(minimum = 0, maximum = 1)]
+    prediction: u8,
+    /// Rounded to 6 decimals.
+    probability: f64,
+    /// Time spent answering, to 3 decimals (for a batch, the whole batch's).
+    latency_ms: f64,
+    /// The normalised inputs.
+    #[schema(value_type = Object)]
+    features: Map<String, Value>,
+    /// Epoch seconds.
+    ts: u64,
+}
+
+/// One answer per customer, in request order.
+#[derive(ToSchema)]
+pub struct BatchResponse {
+    predictions: Vec<PredictResponse>,
+}
+
+/// The lab's answer for one customer, or for a batch.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum PredictAnswer {
+    One(PredictResponse),
+    Batch(BatchResponse),
+}
+
+/// Every error: what went wrong, naming the field, value or file at fault.
+#[derive(ToSchema)]
+#[schema(example = json!({"error": "unknown model `fraud`: this server serves `churn`"}))]
+pub struct ErrorBody {
+    error: String,
+}
+
+/// A failed validation: every problem, in the shape FastAPI clients parse.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "error": "row 1: field `tenure_months` must be between 0 and 200, got 201",
+    "detail": [{
+        "loc": ["body", "instances", 1, "tenure_months"], "row": 1, "field": "tenure_months",
+        "type": "range", "msg": "field `tenure_months` must be between 0 and 200, got 201"
+    }]
+}))]
+pub struct ValidationError {
+    error: String,
+    detail: Vec<ValidationProblem>,
+}
+
+/// One problem with one field.
+#[derive(ToSchema)]
+pub struct ValidationProblem {
+    /// Where: `["body", field]`, or `["body", "instances", row, field]` in a batch.
+    #[schema(value_type = Vec<Object>)]
+    loc: Vec<Value>,
+    /// The row of a batch.
+    row: Option<usize>,
+    field: Option<String>,
+    /// `missing`, `type`, `range` or `not_finite`.
+    #[schema(rename = "type")]
+    kind: String,
+    msg: String,
+}
+
+/// `GET /health`.
+#[derive(ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Health {
+    status: String,
+}
+
+/// `GET /ready`: `ready` with the model, or `not ready` with the reason.
+#[derive(ToSchema)]
+#[schema(example = json!({"status": "ready", "model": "churn", "version": "v614486346eb9"}))]
+pub struct Ready {
+    status: String,
+    model: Option<String>,
+    version: Option<String>,
+    reason: Option<String>,
+}
+
+/// `GET /startup`: `started` with the version, or `starting` with the reason.
+#[derive(ToSchema)]
+#[schema(example = json!({"status": "started", "version": "v614486346eb9"}))]
+pub struct Startup {
+    status: String,
+    version: Option<String>,
+    reason: Option<String>,
+}
+
+/// `GET /model`: the serving model, where it came from, and the last refused candidate.
+#[derive(ToSchema)]
+pub struct ModelDescription {
+    name: String,
+    version: String,
+    sha256: String,
+    /// RFC 3339.
+    loaded_at: String,
+    path: String,
+    size_bytes: u64,
+    task: String,
+    threshold: f64,
+    /// The input schema: one entry per feature, with its kind and range or vocabulary.
+    #[schema(value_type = Vec<Object>)]
+    schema: Vec<Value>,
+    outputs: Vec<String>,
+    metrics: BTreeMap<String, f64>,
+    /// Training statistics the drift report compares against.
+    #[schema(value_type = Object)]
+    training: Value,
+    /// Why the last candidate artifact was refused, if one was.
+    last_error: Option<String>,
+    last_error_at: Option<String>,
+    swaps: u64,
+    rejections: u64,
+}
+
+/// `GET /monitoring/drift`: recent inputs against the training statistics.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "model_name": "churn", "model_version": "v614486346eb9", "n_predictions": 200, "window": 200,
+    "thresholds": {"z": 2.5, "psi": 0.2},
+    "numeric": {"tenure_months": {"n": 200, "mean_recent": 31.2, "mean_train": 29.8, "std_train": 16.9, "z": 0.08, "alert": false}},
+    "categorical": {"region": {"n": 200, "recent": {"AF": 0.3, "EU": 0.7}, "train": {"AF": 0.25, "AS": 0.2, "EU": 0.3, "NA": 0.25}, "psi": 1.9, "alert": true}},
+    "alerts": ["region"], "drift": true
+}))]
+pub struct DriftReport {
+    model_name: String,
+    model_version: String,
+    n_predictions: usize,
+    window: usize,
+    #[schema(value_type = Object)]
+    thresholds: Value,
+    /// Per numeric feature: z = |mean_recent − mean_train| / std_train.
+    #[schema(value_type = Object)]
+    numeric: Value,
+    /// Per categorical feature: the population stability index of recent against training.
+    #[schema(value_type = Object)]
+    categorical: Value,
+    alerts: Vec<String>,
+    drift: bool,
+}
+
+/// `GET /v2/health/live`.
+#[derive(ToSchema)]
+#[schema(example = json!({"live": true}))]
+pub struct Live {
+    live: bool,
+}
+
+/// `GET /v2/health/ready`.
+#[derive(ToSchema)]
+#[schema(example = json!({"ready": true}))]
+pub struct ReadyFlag {
+    ready: bool,
+    reason: Option<String>,
+}
+
+/// `GET /v2/models/{name}/ready`.
+#[derive(ToSchema)]
+#[schema(example = json!({"name": "churn", "version": "v614486346eb9", "ready": true}))]
+pub struct ModelReady {
+    name: String,
+    version: Option<String>,
+    ready: bool,
+    reason: Option<String>,
+}

@@ -1,0 +1,216 @@
+//! `/openapi.json` covers every route the router declares, every documented operation is
+//! routed, the documented bodies match real ones, and `/docs` renders the document.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::{VERSION, get, post_json, serving};
+use crate::common::example_customer;
+
+/// `(METHOD, path)` of every `.route(...)` in the router's source (`host/src/http/`), in axum's
+/// `{param}` syntax, which OpenAPI shares.
+fn declared_routes() -> BTreeSet<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/http");
+    let mut routes = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let source: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        for nesting in [".nest(", ".nest_service(", ".route_service("] {
+            assert!(
+                !source.contains(nesting),
+                "{}: routes added with {nesting} are invisible to this test; extend it",
+                path.display()
+            );
+        }
+        for call in source.split(".route(\"").skip(1) {
+            let (route, rest) = call.split_once('"').unwrap();
+            // The method routers up to the end of this `.route(...)` call.
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|&(_, c)| {
+                    depth += i32::from(c == '(') - i32::from(c == ')');
+                    depth == 0
+                })
+                .map_or(rest.len(), |(i, _)| i);
+            let methods = &rest[..end];
+            let mut found = false;
+            for method in ["get", "post", "put", "delete", "patch"] {
+                let calls = [format!(",{method}("), format!(".{method}(")];
+                if calls.iter().any(|c| methods.contains(c.as_str())) {
+                    routes.insert((method.to_uppercase(), route.to_string()));
+                    found = true;
+                }
+            }
+            assert!(found, "no method for route {route} in {}", path.display());
+        }
+    }
+    routes
+}
+
+fn documented_routes(document: &Value) -> BTreeSet<(String, String)> {
+    let mut routes = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            routes.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    routes
+}
+
+#[tokio::test]
+async fn the_document_lists_every_route_the_router_has() {
+    let (_registry, _server, url) = serving(&[]).await;
+    let (status, document) = get(&format!("{url}/openapi.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        document["openapi"].as_str().unwrap().starts_with('3'),
+        "OpenAPI 3: {}",
+        document["openapi"]
+    );
+    let declared = declared_routes();
+    for expected in [
+        "/predict",
+        "/health",
+        "/ready",
+        "/startup",
+        "/model",
+        "/metrics",
+        "/monitoring/drift",
+        "/v2/models/{name}/versions/{version}/infer",
+        "/openapi.json",
+        "/docs",
+    ] {
+        assert!(
+            declared.iter().any(|(_, path)| path == expected),
+            "the route scan missed {expected}: {declared:?}"
+        );
+    }
+    let documented = documented_routes(&document);
+    let undocumented: Vec<_> = declared.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from /openapi.json: {undocumented:?}"
+    );
+    let unrouted: Vec<_> = documented.difference(&declared).collect();
+    assert!(
+        unrouted.is_empty(),
+        "documented but not routed: {unrouted:?}"
+    );
+
+    // Every documented operation reaches a handler: neither the fallback nor a wrong method.
+    let client = reqwest::Client::new();
+    for (method, path) in &documented {
+        let concrete = path
+            .replace("{name}", "churn")
+            .replace("{version}", VERSION);
+        let request = match method.as_str() {
+            "GET" => client.get(format!("{url}{concrete}")),
+            "POST" => client.post(format!("{url}{concrete}")).json(&json!({})),
+            other => panic!("unexpected method {other}"),
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(
+            !body.contains("no route for") && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {status} {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn documented_bodies_match_real_ones_and_carry_the_lab_example() {
+    let (_registry, _server, url) = serving(&[]).await;
+    let (_, document) = get(&format!("{url}/openapi.json")).await;
+    let schemas = &document["components"]["schemas"];
+    let properties = |name: &str| -> Vec<String> {
+        schemas[name]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no schema {name}"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let keys =
+        |value: &Value| -> Vec<String> { value.as_object().unwrap().keys().cloned().collect() };
+
+    let (_, answer) = post_json(&format!("{url}/predict"), &example_customer()).await;
+    assert_eq!(
+        properties("PredictResponse"),
+        keys(&answer),
+        "same fields, same order"
+    );
+    let (_, model) = get(&format!("{url}/model")).await;
+    assert_eq!(properties("ModelDescription"), keys(&model));
+    let (_, drift) = get(&format!("{url}/monitoring/drift")).await;
+    assert_eq!(properties("DriftReport"), keys(&drift));
+    let (_, metadata) = get(&format!("{url}/v2/models/churn")).await;
+    assert_eq!(properties("ModelMetadata"), keys(&metadata));
+
+    // The lab's example customer is the request example, and it is valid.
+    let example = &schemas["PredictRequest"]["example"];
+    let mut customer = example_customer();
+    assert_eq!(*example, customer);
+    customer.as_object_mut().unwrap().remove("request_id");
+    let mut required: Vec<&str> = schemas["PredictRequest"]["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    required.sort_unstable();
+    let mut fields: Vec<&str> = customer
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(required, fields);
+    let infer_example = &schemas["InferRequest"]["example"];
+    let (status, answer) = post_json(&format!("{url}/v2/models/churn/infer"), infer_example).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the infer example is valid: {answer}"
+    );
+    assert_eq!(answer["outputs"][1]["data"], json!([1]));
+    assert_eq!(
+        document["components"]["securitySchemes"]["monitoring_token"]["scheme"],
+        "bearer"
+    );
+}
+
+#[tokio::test]
+async fn docs_renders_the_document() {
+    let (_registry, _server, url) = serving(&[]).await;
+    let response = reqwest::get(format!("{url}/docs")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = response.text().await.unwrap();
+    assert!(page.contains("<title>modelhost API</title>"), "{page}");
+    assert!(page.contains("@scalar/api-reference"));
+    let embedded = page
+        .split("type=\"application/json\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</script>").next())
+        .expect("the document is embedded in the page");
+    let embedded: Value = serde_json::from_str(embedded.trim()).unwrap();
+    let (_, document) = get(&format!("{url}/openapi.json")).await;
+    assert_eq!(embedded, document);
+}
