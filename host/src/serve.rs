@@ -2,7 +2,9 @@
 //!
 //! [`start`] binds, starts the watcher and the HTTP server, and returns a [`Server`] handle whose
 //! address tests use and whose [`Server::shutdown`] stops both. The first model is loaded by the
-//! watcher like every later one, so probes report "starting" until it serves. The watcher polls
+//! watcher like every later one, so probes report "starting" until it serves; if the registry
+//! has none and a seed directory is configured, it is first copied in from there
+//! ([`crate::registry::seed`]). The watcher polls
 //! every `poll_interval` and, unless `watch_events` is false, also wakes on file-system events
 //! (see [`crate::watch`]).
 
@@ -15,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::http::{AppState, Telemetry, app};
+use crate::http::{AppState, EdgeLimits, Telemetry, app};
 use crate::model::ActiveModel;
 use crate::runtime::Runtime;
 use crate::telemetry::drift::{DriftWindow, Thresholds};
@@ -143,7 +145,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
         config.max_concurrency,
         telemetry,
     )
-    .with_max_batch_rows(config.max_batch_rows);
+    .with_max_batch_rows(config.max_batch_rows)
+    .with_edge_limits(EdgeLimits {
+        request_timeout: config.request_timeout,
+        queue_timeout: config.queue_timeout,
+    });
     let router = app(state.clone(), config.max_body_bytes);
     let http = tokio::spawn(
         axum::serve(listener, router)
