@@ -36,6 +36,10 @@ pub struct Config {
     /// Whether file-system events (inotify) speed up the poll; false: polling only.
     pub watch_events: bool,
     pub max_body_bytes: usize,
+    /// Longest one HTTP request may take before it is answered 408.
+    pub request_timeout: Duration,
+    /// Longest a prediction waits for a free model slot before it is answered 503.
+    pub queue_timeout: Duration,
     /// Most rows one batch request (`POST /predict` with `instances`, or a v2 infer) may hold.
     pub max_batch_rows: usize,
     /// Whether answered predictions are appended to `LOG_DIR/predictions.log`.
@@ -88,6 +92,8 @@ impl fmt::Debug for Config {
             .field("poll_interval", &self.poll_interval)
             .field("watch_events", &self.watch_events)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .field("queue_timeout", &self.queue_timeout)
             .field("max_batch_rows", &self.max_batch_rows)
             .field("prediction_log", &self.prediction_log)
             .field("log_max_bytes", &self.log_max_bytes)
@@ -251,6 +257,18 @@ pub const SETTINGS: &[Setting] = &[
         "MODELHOST_MAX_BODY_BYTES",
         "1048576",
         "largest accepted request body, in bytes",
+    ),
+    setting(
+        "request_timeout_ms",
+        "MODELHOST_REQUEST_TIMEOUT_MS",
+        "10000",
+        "longest one HTTP request may take (body, queue and model call) before it is answered 408, in milliseconds",
+    ),
+    setting(
+        "queue_timeout_ms",
+        "MODELHOST_QUEUE_TIMEOUT_MS",
+        "1000",
+        "longest a prediction waits for a free wasm slot before it is answered 503 with Retry-After, in milliseconds (0: at once)",
     ),
     setting(
         "max_batch_rows",
@@ -452,6 +470,8 @@ pub fn resolve(
         poll_interval: Duration::from_millis(int("poll_interval_ms", 100, 3_600_000)?),
         watch_events: boolean("watch_events")?,
         max_body_bytes: int("max_body_bytes", 1024, 1 << 30)? as usize,
+        request_timeout: Duration::from_millis(int("request_timeout_ms", 1, 3_600_000)?),
+        queue_timeout: Duration::from_millis(int("queue_timeout_ms", 0, 600_000)?),
         max_batch_rows: int("max_batch_rows", 1, 100_000)? as usize,
         prediction_log: boolean("prediction_log")?,
         log_max_bytes: int("log_max_mib", 1, 1 << 20)? << 20,

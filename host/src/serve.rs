@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::http::{AppState, Telemetry, app};
+use crate::http::{AppState, EdgeLimits, Telemetry, app};
 use crate::model::ActiveModel;
 use crate::runtime::Runtime;
 use crate::telemetry::drift::{DriftWindow, Thresholds};
@@ -145,7 +145,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
         config.max_concurrency,
         telemetry,
     )
-    .with_max_batch_rows(config.max_batch_rows);
+    .with_max_batch_rows(config.max_batch_rows)
+    .with_edge_limits(EdgeLimits {
+        request_timeout: config.request_timeout,
+        queue_timeout: config.queue_timeout,
+    });
     let router = app(state.clone(), config.max_body_bytes);
     let http = tokio::spawn(
         axum::serve(listener, router)

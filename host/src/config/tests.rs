@@ -267,3 +267,32 @@ fn max_batch_rows_defaults_to_1000_and_is_bounded() {
         );
     }
 }
+
+#[test]
+fn edge_time_limits_have_defaults_and_bounds() {
+    let config = resolve(None, &env_of(&[]), &Flags::new()).unwrap();
+    assert_eq!(config.request_timeout, Duration::from_secs(10));
+    assert_eq!(config.queue_timeout, Duration::from_secs(1));
+    let env = env_of(&[
+        ("MODELHOST_REQUEST_TIMEOUT_MS", "250"),
+        ("MODELHOST_QUEUE_TIMEOUT_MS", "0"),
+    ]);
+    let config = resolve(None, &env, &Flags::new()).unwrap();
+    assert_eq!(config.request_timeout, Duration::from_millis(250));
+    assert_eq!(config.queue_timeout, Duration::ZERO, "0 refuses at once");
+    let err = resolve(
+        None,
+        &env_of(&[("MODELHOST_REQUEST_TIMEOUT_MS", "0")]),
+        &Flags::new(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid MODELHOST_REQUEST_TIMEOUT_MS=\"0\": expected a whole number from 1 to 3600000"
+    );
+    let err = resolve(None, &env_of(&[]), &flags(&[("queue_timeout_ms", "soon")])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid --queue-timeout-ms=\"soon\": expected a whole number from 0 to 600000"
+    );
+}

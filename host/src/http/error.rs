@@ -2,7 +2,7 @@
 //! problem; internals (paths inside the guest, wasm backtraces) are not leaked.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -26,6 +26,10 @@ pub enum AppError {
     NoModel(String),
     /// The model failed on this request; 500 (504 for a timeout).
     Model(CallError),
+    /// Every model slot stayed busy for the queue timeout; 503 with `Retry-After`.
+    Busy(String),
+    /// The request was not answered within the request timeout; 408.
+    RequestTimeout(String),
     /// No such route; 404.
     NotFound(String),
     /// Route exists, method does not; 405.
@@ -60,10 +64,13 @@ impl IntoResponse for AppError {
             }
             AppError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": m })),
             AppError::NoModel(m) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": m })),
+            AppError::Model(CallError::Capacity) => {
+                tracing::warn!("model call refused: {}", CallError::Capacity);
+                return busy(format!("model call failed: {}", CallError::Capacity));
+            }
             AppError::Model(e) => {
                 let status = match e {
                     CallError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-                    CallError::Capacity => StatusCode::SERVICE_UNAVAILABLE,
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 };
                 tracing::error!(reason = e.reason(), "model call failed: {e}");
@@ -72,6 +79,8 @@ impl IntoResponse for AppError {
                     json!({ "error": format!("model call failed: {e}") }),
                 )
             }
+            AppError::Busy(m) => return busy(m),
+            AppError::RequestTimeout(m) => (StatusCode::REQUEST_TIMEOUT, json!({ "error": m })),
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, json!({ "error": m })),
             AppError::MethodNotAllowed(m) => {
                 (StatusCode::METHOD_NOT_ALLOWED, json!({ "error": m }))
@@ -86,4 +95,17 @@ impl IntoResponse for AppError {
         };
         (status, Json(body)).into_response()
     }
+}
+
+/// Seconds a client is asked to wait before retrying a request refused for load.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+/// 503 with `Retry-After`: the replica is overloaded, not broken.
+fn busy(message: String) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, RETRY_AFTER_SECONDS)],
+        Json(json!({ "error": message })),
+    )
+        .into_response()
 }

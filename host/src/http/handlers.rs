@@ -16,7 +16,7 @@ use super::observe::{RequestId, X_REQUEST_ID};
 use super::{AppError, AppState};
 use crate::model::Model;
 use crate::model::response::{self, PredictResponse};
-use crate::model::schema::prepare_row;
+use crate::model::schema::{BodyError, parse_object, prepare_row};
 use crate::telemetry::metrics::ReasonLabels;
 
 /// `POST /predict`: one customer in, one prediction out; or `{"instances": [...]}` in,
@@ -36,13 +36,11 @@ pub async fn predict(
         _ => AppError::BadRequest(rejection.body_text()),
     })?;
     check_json_content_type(&headers)?;
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| AppError::BadRequest(format!("malformed JSON: {e}")))?;
-    let Value::Object(object) = value else {
-        return Err(AppError::Unprocessable(
-            "request body must be a JSON object".to_string(),
-        ));
-    };
+    let object = parse_object(&body).map_err(|error| match error {
+        BodyError::Malformed(message) => AppError::BadRequest(message),
+        BodyError::NotAnObject(message) => AppError::Unprocessable(message),
+        BodyError::NotFinite(errors) => AppError::Validation(errors),
+    })?;
     let request_id = response::request_id(&object)
         .map_err(|error| AppError::Validation(vec![error]))?
         .or_else(|| request_id.map(|Extension(RequestId(id))| id))
@@ -74,19 +72,17 @@ pub async fn predict(
     Ok(response)
 }
 
-/// Runs the model on a blocking thread, at most `max_concurrency` at once.
+/// Runs the model on a blocking thread, at most `max_concurrency` at once; 503 when no slot
+/// frees up within the queue timeout (see [`limits`](super::limits)).
 pub(super) async fn call_model(
     state: &AppState,
     model: Arc<Model>,
     rows: Vec<f64>,
 ) -> Result<Vec<f64>, AppError> {
-    let _permit = state
-        .inner
-        .calls
-        .acquire()
-        .await
-        .map_err(|_| AppError::Internal("call semaphore closed".to_string()))?;
+    let permit = super::limits::call_slot(state).await?;
     let (result, seconds) = tokio::task::spawn_blocking(move || {
+        // Held until the wasm call returns, even if the request is abandoned meanwhile.
+        let _permit = permit;
         let started = Instant::now();
         let result = model.predict(&rows);
         (result, started.elapsed().as_secs_f64())

@@ -8,12 +8,14 @@
 mod batch;
 mod error;
 mod handlers;
+mod limits;
 mod monitoring;
 mod observe;
 pub mod oip;
 pub mod openapi;
 
 pub use error::AppError;
+pub use limits::EdgeLimits;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,8 +68,11 @@ struct Shared {
     registry_dir: PathBuf,
     model_path: PathBuf,
     model_name: String,
-    /// Bounds the model calls running at once; a call waits for a permit.
-    calls: Semaphore,
+    /// Bounds the model calls running at once; a call waits for a permit at most
+    /// `edge.queue_timeout`, and holds it until the wasm call itself returns.
+    calls: Arc<Semaphore>,
+    /// The request timeout and the wait for a model slot.
+    edge: std::sync::Mutex<EdgeLimits>,
     telemetry: Telemetry,
     /// Set when shutdown begins: `/ready` answers 503 so traffic moves elsewhere first.
     draining: AtomicBool,
@@ -95,7 +100,8 @@ impl AppState {
                 registry_dir,
                 model_path,
                 model_name,
-                calls: Semaphore::new(max_concurrency as usize),
+                calls: Arc::new(Semaphore::new(max_concurrency as usize)),
+                edge: std::sync::Mutex::new(EdgeLimits::default()),
                 telemetry,
                 draining: AtomicBool::new(false),
                 max_batch_rows: AtomicUsize::new(DEFAULT_MAX_BATCH_ROWS),
@@ -107,6 +113,17 @@ impl AppState {
     pub fn with_max_batch_rows(self, n: usize) -> Self {
         self.inner.max_batch_rows.store(n, Ordering::Relaxed);
         self
+    }
+
+    /// Sets the request timeout and the longest wait for a model slot.
+    pub fn with_edge_limits(self, limits: EdgeLimits) -> Self {
+        *self.inner.edge.lock().unwrap_or_else(|e| e.into_inner()) = limits;
+        self
+    }
+
+    /// The request timeout and the longest wait for a model slot.
+    pub fn edge_limits(&self) -> EdgeLimits {
+        *self.inner.edge.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Most rows one batch request may hold.
@@ -173,6 +190,10 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::request_timeout,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             observe::observe,

@@ -103,9 +103,7 @@ fn self_test(guest: &Guest) -> Result<(), LoadError> {
             .map_err(|problem| LoadError::SelfTest(format!("golden[{i}]: {problem}")))?;
         rows.extend(row);
     }
-    let got = guest
-        .predict(&rows)
-        .map_err(|e| LoadError::SelfTest(e.to_string()))?;
+    let got = guest.predict(&rows).map_err(LoadError::SelfTestCall)?;
     for (i, (pair, got)) in info.golden.iter().zip(got).enumerate() {
         if (pair.probability - got).abs() > SELF_TEST_TOLERANCE {
             return Err(LoadError::SelfTest(format!(

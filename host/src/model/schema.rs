@@ -39,6 +39,70 @@ pub struct PreparedRow {
     pub features: Map<String, Value>,
 }
 
+/// Why a request body cannot be read as a JSON object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BodyError {
+    /// Not JSON (or JSON nested deeper than the parser allows).
+    Malformed(String),
+    /// JSON, but not an object; the message names what it is.
+    NotAnObject(String),
+    /// Valid JSON whose fields hold numbers no `f64` can represent (`1e999`), by field.
+    NotFinite(Vec<FieldError>),
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::Malformed(message) | BodyError::NotAnObject(message) => f.write_str(message),
+            BodyError::NotFinite(errors) => {
+                let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+                f.write_str(&messages.join("; "))
+            }
+        }
+    }
+}
+
+/// Reads a request body as one JSON object.
+///
+/// `1e999` is valid JSON, but the parser refuses it as if it were a syntax error; such a body is
+/// read again field by field so the error names the fields at fault, as for any other value a
+/// schema cannot take.
+pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, BodyError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(other) => Err(BodyError::NotAnObject(format!(
+            "request body must be a JSON object, got {}",
+            type_name(&other)
+        ))),
+        Err(error) => Err(not_finite_fields(body)
+            .unwrap_or_else(|| BodyError::Malformed(format!("malformed JSON: {error}")))),
+    }
+}
+
+/// The top-level fields of a JSON object whose values hold a number beyond `f64`, if the body
+/// is an otherwise valid object and there are any.
+fn not_finite_fields(body: &[u8]) -> Option<BodyError> {
+    let fields: std::collections::BTreeMap<String, Box<serde_json::value::RawValue>> =
+        serde_json::from_slice(body).ok()?;
+    let errors: Vec<FieldError> = fields
+        .iter()
+        .filter(|(_, raw)| {
+            // Only a number out of range; a value nested too deep stays a malformed body.
+            serde_json::from_str::<Value>(raw.get())
+                .is_err_and(|e| e.to_string().starts_with("number out of range"))
+        })
+        .map(|(name, raw)| {
+            let message = if raw.get().len() <= 40 {
+                format!("field `{name}` must be a finite number, got {}", raw.get())
+            } else {
+                format!("field `{name}` holds a number too large to represent")
+            };
+            FieldError::new(name, "not_finite", message)
+        })
+        .collect();
+    (!errors.is_empty()).then_some(BodyError::NotFinite(errors))
+}
+
 /// Validates `object` against the schema in `info`. All field errors are returned at once.
 pub fn prepare_row(
     info: &ModelInfo,
@@ -233,6 +297,54 @@ mod tests {
         assert_eq!(errors.len(), 3);
         assert_eq!(errors[1].kind, "missing");
         assert!(errors[1].message.contains("avg_session_minutes"));
+    }
+
+    #[test]
+    fn bodies_that_are_not_objects_are_told_apart() {
+        assert!(
+            matches!(parse_object(b"{not json"), Err(BodyError::Malformed(m)) if m.starts_with("malformed JSON"))
+        );
+        assert!(matches!(parse_object(b""), Err(BodyError::Malformed(_))));
+        assert!(matches!(parse_object(b"NaN"), Err(BodyError::Malformed(_))));
+        assert_eq!(
+            parse_object(b"[1, 2]"),
+            Err(BodyError::NotAnObject(
+                "request body must be a JSON object, got an array".into()
+            ))
+        );
+        let deep = "[".repeat(100_000);
+        assert!(matches!(
+            parse_object(deep.as_bytes()),
+            Err(BodyError::Malformed(_))
+        ));
+        let deep = format!(r#"{{"a": {}1{}}}"#, "[".repeat(1000), "]".repeat(1000));
+        assert!(
+            matches!(parse_object(deep.as_bytes()), Err(BodyError::Malformed(m)) if m.contains("recursion"))
+        );
+        assert_eq!(parse_object(br#"{"a": 1}"#).unwrap()["a"], 1);
+    }
+
+    #[test]
+    fn numbers_beyond_f64_name_their_field() {
+        let Err(BodyError::NotFinite(errors)) =
+            parse_object(br#"{"tenure_months": 1e999, "region": "EU", "x": [-1e400]}"#)
+        else {
+            panic!("expected a field error");
+        };
+        let named: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.kind)).collect();
+        assert_eq!(
+            named,
+            [("tenure_months", "not_finite"), ("x", "not_finite")]
+        );
+        assert_eq!(
+            errors[0].message,
+            "field `tenure_months` must be a finite number, got 1e999"
+        );
+        // Still malformed when something else is wrong too.
+        assert!(matches!(
+            parse_object(br#"{"tenure_months": 1e999,"#),
+            Err(BodyError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -27,8 +27,11 @@ pub enum CallError {
     Instantiate(String),
     #[error("alloc({0}) returned no memory (memory limit reached?)")]
     AllocFailed(usize),
-    #[error("returned an out-of-bounds region: {0}")]
-    OutOfBounds(String),
+    #[error("{export}() returned {detail}")]
+    OutOfBounds {
+        export: &'static str,
+        detail: String,
+    },
     #[error("predict returned status {code} ({})", status::describe(*code))]
     Status { code: i32 },
     #[error("returned {value} for row {row}, which is not a probability in [0, 1]")]
@@ -46,7 +49,7 @@ impl CallError {
             CallError::Capacity => "capacity",
             CallError::Instantiate(_) => "instantiate",
             CallError::AllocFailed(_) => "alloc_failed",
-            CallError::OutOfBounds(_) => "out_of_bounds",
+            CallError::OutOfBounds { .. } => "out_of_bounds",
             CallError::Status { .. } => "status",
             CallError::BadOutput { .. } => "bad_output",
             CallError::InputTooLarge { .. } => "input_too_large",
@@ -105,14 +108,14 @@ impl Guest {
         let (ptr, len) = modelhost_abi::unpack_ptr_len(packed);
         if len as usize > MAX_INFO_BYTES {
             return Err(LoadError::Info(format!(
-                "document of {len} bytes is above the {MAX_INFO_BYTES}-byte limit"
+                "{len} bytes, above the {MAX_INFO_BYTES}-byte limit"
             )));
         }
         let range = call
-            .region(ptr, len as usize)
+            .region(exports::INFO, ptr, len as usize)
             .map_err(|e| LoadError::Info(e.to_string()))?;
         let info: ModelInfo = serde_json::from_slice(&call.memory.data(&call.store)[range])
-            .map_err(|e| LoadError::Info(format!("not a valid info document: {e}")))?;
+            .map_err(|e| LoadError::Info(format!("not valid JSON of the ABI's shape: {e}")))?;
         info.validate().map_err(|e| LoadError::Info(e.0))?;
         Ok(Guest {
             engine: engine.clone(),
@@ -152,9 +155,12 @@ impl Guest {
         let out_ptr = call.run(|store| alloc.call(store, out_i32))?;
         let out_range = call.allocated(out_ptr, out_bytes)?;
         if in_range.start < out_range.end && out_range.start < in_range.end {
-            return Err(CallError::OutOfBounds(format!(
-                "alloc returned overlapping regions {in_range:?} and {out_range:?}"
-            )));
+            return Err(CallError::OutOfBounds {
+                export: exports::ALLOC,
+                detail: format!(
+                    "a region {out_range:?} overlapping the input rows at {in_range:?}"
+                ),
+            });
         }
 
         let memory = call.memory.data_mut(&mut call.store);
@@ -246,15 +252,24 @@ impl Call {
         })
     }
 
-    /// The byte range `ptr..ptr+len`, if it lies inside the guest's memory.
-    fn region(&self, ptr: u32, len: usize) -> Result<Range<usize>, CallError> {
+    /// The byte range `ptr..ptr+len` that `export` returned, if it lies inside the guest's
+    /// memory.
+    fn region(
+        &self,
+        export: &'static str,
+        ptr: u32,
+        len: usize,
+    ) -> Result<Range<usize>, CallError> {
         let size = self.memory.data_size(&self.store);
         let start = ptr as usize;
         match start.checked_add(len) {
             Some(end) if end <= size => Ok(start..end),
-            _ => Err(CallError::OutOfBounds(format!(
-                "{len} bytes at {ptr:#x} in a memory of {size} bytes"
-            ))),
+            _ => Err(CallError::OutOfBounds {
+                export,
+                detail: format!(
+                    "an out-of-bounds region: {len} bytes at {ptr:#x} in a memory of {size} bytes"
+                ),
+            }),
         }
     }
 
@@ -263,7 +278,7 @@ impl Call {
         if ptr == 0 {
             return Err(CallError::AllocFailed(len));
         }
-        self.region(ptr as u32, len)
+        self.region(exports::ALLOC, ptr as u32, len)
     }
 }
 
@@ -271,7 +286,12 @@ impl Call {
 fn classify(error: wasmtime::Error, timeout_ms: u128) -> Result<CallError, String> {
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => Ok(CallError::Timeout(timeout_ms)),
-        Some(trap) => Ok(CallError::Trap(trap.to_string())),
+        // `Trap`'s text starts with "wasm trap: "; the variant already says it trapped.
+        Some(trap) => {
+            let text = trap.to_string();
+            let text = text.strip_prefix("wasm trap: ").unwrap_or(&text);
+            Ok(CallError::Trap(text.to_string()))
+        }
         None => Err(format!("{error:#}")),
     }
 }

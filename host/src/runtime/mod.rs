@@ -88,7 +88,7 @@ pub enum LoadError {
     },
     #[error("abi_version() returned {0}; this host speaks ABI version 1")]
     AbiVersion(i32),
-    #[error("info: {0}")]
+    #[error("info document: {0}")]
     Info(String),
     #[error("{export}() failed: {source}")]
     Call {
@@ -97,6 +97,10 @@ pub enum LoadError {
     },
     #[error("self-test failed: {0}")]
     SelfTest(String),
+    /// The self-test's `predict` call failed; labelled by the call's own reason (`timeout`,
+    /// `trap`, …), so a model that loops in its self-test is counted as a timeout.
+    #[error("self-test failed: {0}")]
+    SelfTestCall(CallError),
 }
 
 impl LoadError {
@@ -116,6 +120,7 @@ impl LoadError {
             LoadError::Info(_) => "info",
             LoadError::Call { source, .. } => source.reason(),
             LoadError::SelfTest(_) => "self_test",
+            LoadError::SelfTestCall(source) => source.reason(),
         }
     }
 }

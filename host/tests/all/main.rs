@@ -3,6 +3,7 @@
 mod abi;
 mod cli;
 mod common;
+mod hostile;
 mod http;
 mod k8s;
 mod k8s_e2e;
