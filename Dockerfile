@@ -30,7 +30,11 @@ RUN touch host/src/main.rs host/src/lib.rs models-wasm/abi/src/lib.rs models-was
 
 # ---- runtime: distroless (glibc, CA certs, no shell), non-root -------------------------------
 FROM gcr.io/distroless/cc-debian12:nonroot
-COPY --from=build --chown=65532:65532 /out/ /
+# The binary and the seed registry stay root-owned (the server only reads them); only the
+# data directories belong to the server's user, for `docker run` without volumes.
+COPY --from=build /out/usr/local/bin/modelhost /usr/local/bin/modelhost
+COPY --from=build /out/opt/modelhost /opt/modelhost
+COPY --from=build --chown=65532:65532 /out/data /data
 ENV REGISTRY_DIR=/data/registry \
     LOG_DIR=/data/logs \
     PORT=8000 \
