@@ -34,6 +34,14 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(config.wasm_memory_bytes, 64 << 20);
     assert_eq!(config.poll_interval, Duration::from_secs(2));
     assert_eq!(config.max_body_bytes, 1 << 20);
+    assert!(config.prediction_log);
+    assert_eq!(config.log_max_bytes, 50 << 20);
+    assert_eq!(config.log_keep, 5);
+    assert_eq!(config.drift_window, 200);
+    assert_eq!(config.drift_z_threshold, 2.5);
+    assert_eq!(config.drift_psi_threshold, 0.2);
+    assert_eq!(config.shutdown_delay, Duration::from_secs(3));
+    assert_eq!(config.drain_timeout, Duration::from_secs(20));
 }
 
 #[test]
@@ -103,6 +111,46 @@ fn bad_values_name_the_key_and_value() {
             "MODELHOST_MAX_BODY_BYTES",
             "1",
             "invalid MODELHOST_MAX_BODY_BYTES",
+        ),
+        (
+            "MODELHOST_PREDICTION_LOG",
+            "yes",
+            "invalid MODELHOST_PREDICTION_LOG=\"yes\": expected true or false",
+        ),
+        (
+            "MODELHOST_LOG_MAX_MIB",
+            "0",
+            "invalid MODELHOST_LOG_MAX_MIB=\"0\"",
+        ),
+        (
+            "MODELHOST_LOG_KEEP",
+            "-2",
+            "invalid MODELHOST_LOG_KEEP=\"-2\"",
+        ),
+        (
+            "MODELHOST_DRIFT_WINDOW",
+            "0",
+            "invalid MODELHOST_DRIFT_WINDOW=\"0\"",
+        ),
+        (
+            "MODELHOST_DRIFT_Z_THRESHOLD",
+            "NaN",
+            "invalid MODELHOST_DRIFT_Z_THRESHOLD=\"NaN\": expected a positive number",
+        ),
+        (
+            "MODELHOST_DRIFT_PSI_THRESHOLD",
+            "-0.1",
+            "invalid MODELHOST_DRIFT_PSI_THRESHOLD=\"-0.1\"",
+        ),
+        (
+            "MODELHOST_SHUTDOWN_DELAY_MS",
+            "soon",
+            "invalid MODELHOST_SHUTDOWN_DELAY_MS=\"soon\"",
+        ),
+        (
+            "MODELHOST_DRAIN_TIMEOUT_MS",
+            "9999999",
+            "invalid MODELHOST_DRAIN_TIMEOUT_MS=\"9999999\"",
         ),
     ];
     for (key, value, expected) in cases {
@@ -223,24 +271,6 @@ fn watch_events_is_on_by_default_and_can_be_turned_off() {
 }
 
 #[test]
-fn seed_dir_is_unset_by_default_and_an_empty_value_turns_it_off() {
-    let config = resolve(None, &env_of(&[]), &Flags::new()).unwrap();
-    assert_eq!(config.seed_dir, None);
-    let env = env_of(&[("MODELHOST_SEED_DIR", "/opt/modelhost/registry")]);
-    let config = resolve(None, &env, &Flags::new()).unwrap();
-    assert_eq!(
-        config.seed_dir,
-        Some(PathBuf::from("/opt/modelhost/registry"))
-    );
-    // The image sets it; a ConfigMap entry with an empty value switches seeding off.
-    let config = resolve(None, &env, &flags(&[("seed_dir", "")])).unwrap();
-    assert_eq!(config.seed_dir, None);
-    let file = toml_file("seed_dir = \"seed\"\n");
-    let config = resolve(Some(file.path()), &env_of(&[]), &Flags::new()).unwrap();
-    assert_eq!(config.seed_dir, Some(PathBuf::from("seed")));
-}
-
-#[test]
 fn max_batch_rows_defaults_to_1000_and_is_bounded() {
     let config = resolve(None, &env_of(&[]), &Flags::new()).unwrap();
     assert_eq!(config.max_batch_rows, 1000);
@@ -266,6 +296,24 @@ fn max_batch_rows_defaults_to_1000_and_is_bounded() {
             )
         );
     }
+}
+
+#[test]
+fn seed_dir_is_unset_by_default_and_an_empty_value_turns_it_off() {
+    let config = resolve(None, &env_of(&[]), &Flags::new()).unwrap();
+    assert_eq!(config.seed_dir, None);
+    let env = env_of(&[("MODELHOST_SEED_DIR", "/opt/modelhost/registry")]);
+    let config = resolve(None, &env, &Flags::new()).unwrap();
+    assert_eq!(
+        config.seed_dir,
+        Some(PathBuf::from("/opt/modelhost/registry"))
+    );
+    // The image sets it; a ConfigMap entry with an empty value switches seeding off.
+    let config = resolve(None, &env, &flags(&[("seed_dir", "")])).unwrap();
+    assert_eq!(config.seed_dir, None);
+    let file = toml_file("seed_dir = \"seed\"\n");
+    let config = resolve(Some(file.path()), &env_of(&[]), &Flags::new()).unwrap();
+    assert_eq!(config.seed_dir, Some(PathBuf::from("seed")));
 }
 
 #[test]

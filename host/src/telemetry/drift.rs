@@ -253,12 +253,23 @@ pub fn read_log_window(
         } else {
             std::path::PathBuf::from(format!("{}.{n}", path.display()))
         };
-        let text = match std::fs::read_to_string(&file) {
-            Ok(text) => text,
-            Err(e) if n > 0 && e.kind() == std::io::ErrorKind::NotFound => break,
-            Err(e) => return Err(e),
+        // Ask for as many lines as rows are still missing; if some of them were not rows and
+        // the file has more, ask again for more.
+        let mut want = window - found;
+        let (rows, bad) = loop {
+            let (text, whole) = match tail_text(&file, want) {
+                Ok(tail) => tail,
+                Err(e) if n > 0 && e.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(finish(chunks, window, unparsed));
+                }
+                Err(e) => return Err(e),
+            };
+            let (rows, bad) = parse_log_lines(&text);
+            if whole || found + rows.len() >= window {
+                break (rows, bad);
+            }
+            want = want.saturating_mul(2);
         };
-        let (rows, bad) = parse_log_lines(&text);
         unparsed += bad;
         found += rows.len();
         chunks.push(rows);
@@ -266,10 +277,44 @@ pub fn read_log_window(
             break;
         }
     }
+    Ok(finish(chunks, window, unparsed))
+}
+
+/// The last `window` rows of `chunks` (newest file first), oldest first.
+fn finish(chunks: Vec<Vec<LoggedRow>>, window: usize, unparsed: usize) -> (Vec<LoggedRow>, usize) {
     let mut rows: Vec<LoggedRow> = chunks.into_iter().rev().flatten().collect();
     let excess = rows.len().saturating_sub(window);
     rows.drain(..excess);
-    Ok((rows, unparsed))
+    (rows, unparsed)
+}
+
+/// The end of a file holding at least `lines` complete lines, and whether that is the whole
+/// file. Read backwards in blocks, so a large log costs memory in proportion to the lines asked
+/// for, not to the file. A partial first line is dropped.
+fn tail_text(path: &std::path::Path, lines: usize) -> std::io::Result<(String, bool)> {
+    use std::io::{Read, Seek, SeekFrom};
+    const BLOCK: u64 = 64 << 10;
+    let mut file = std::fs::File::open(path)?;
+    let mut start = file.metadata()?.len();
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut newlines = 0;
+    // One more newline than lines wanted: the one before the first whole line (the file's last
+    // newline ends the last line, so it counts as well).
+    while start > 0 && newlines <= lines {
+        let step = BLOCK.min(start);
+        start -= step;
+        file.seek(SeekFrom::Start(start))?;
+        let mut block = vec![0; step as usize];
+        file.read_exact(&mut block)?;
+        newlines += block.iter().filter(|&&b| b == b'\n').count();
+        block.extend_from_slice(&buffer);
+        buffer = block;
+    }
+    if start > 0 {
+        let cut = buffer.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
+        buffer.drain(..cut);
+    }
+    Ok((String::from_utf8_lossy(&buffer).into_owned(), start == 0))
 }
 
 /// Every parseable line (an object with a `features` object), in file order, and the count of
@@ -406,6 +451,31 @@ mod tests {
             .collect();
         assert_eq!(kept, [4.0, 5.0, 6.0, 7.0]);
         assert_eq!(unparsed, 1);
+    }
+
+    #[test]
+    fn a_large_log_is_read_from_its_tail_past_junk_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("predictions.log");
+        let mut text = String::new();
+        for t in 0..20_000 {
+            text.push_str(&format!(
+                "{{\"ts\":{t},\"features\":{{\"tenure_months\":{t}}}}}\n"
+            ));
+        }
+        // More junk than the window at the end: the reader must look further back.
+        for _ in 0..5_000 {
+            text.push_str("junk that is not a prediction record\n");
+        }
+        std::fs::write(&path, &text).unwrap();
+        assert!(text.len() > 4 * (64 << 10), "spans several blocks");
+        let (rows, unparsed) = read_log_window(&path, 3).unwrap();
+        let kept: Vec<u64> = rows.iter().map(|r| r.ts.unwrap()).collect();
+        assert_eq!(kept, [19_997, 19_998, 19_999]);
+        assert!(unparsed >= 5_000);
+        let (all, _) = read_log_window(&path, 1_000_000).unwrap();
+        assert_eq!(all.len(), 20_000);
+        assert_eq!(all[0].ts, Some(0));
     }
 
     #[test]

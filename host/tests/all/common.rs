@@ -164,6 +164,9 @@ pub fn test_config_with(registry: &Path, settings: &[(&'static str, &str)]) -> C
         ("poll_interval_ms", "100".to_string()),
         ("log_dir", registry.join("logs").display().to_string()),
         ("shutdown_delay_ms", "0".to_string()),
+        // Tests share two cores with other tests: a 50 ms wall-clock limit can be hit by a call
+        // that was merely descheduled. Tests of the limit set their own.
+        ("wasm_timeout_ms", "1000".to_string()),
     ]
     .into_iter()
     .collect();
