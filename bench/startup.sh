@@ -1,26 +1,19 @@
 #!/usr/bin/env bash
-# Process start → GET /ready 200, for the modelhost binary on the embedded default registry.
+# Process start -> GET /ready 200, for the modelhost binary on the embedded default registry.
 # Usage: bench/startup.sh [path/to/modelhost] [runs]
-# Prints one line per run and the median, in milliseconds. Needs curl.
+# Prints the runs and the median in milliseconds (JSON). /ready is polled every millisecond by
+# bench/harness.py, the same measurement bench/compare.sh makes for both servers. Needs python3.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bin=${1:-target/release/modelhost}
+case "${1:-}" in -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+repo=$(cd "$(dirname "$0")/.." && pwd)
+bin=${1:-$repo/target/release/modelhost}
 runs=${2:-10}
 port=18123
-times=()
-for _ in $(seq "$runs"); do
-  start=$(date +%s%N)
-  "$bin" serve --port "$port" --host 127.0.0.1 --log-level warn >/dev/null 2>&1 &
-  pid=$!
-  until curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1; do
-    if ! kill -0 "$pid" 2>/dev/null; then echo "server exited" >&2; exit 1; fi
-    sleep 0.002
-  done
-  end=$(date +%s%N)
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  ms=$(( (end - start) / 1000000 ))
-  times+=("$ms")
-  echo "start -> ready: ${ms} ms"
-done
-sorted=($(printf '%s\n' "${times[@]}" | sort -n))
-echo "median: ${sorted[$(( ${#sorted[@]} / 2 ))]} ms over $runs runs"
+[[ -x $bin ]] || { echo "startup.sh: no modelhost binary at $bin (cargo build --release)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "startup.sh: python3 is required" >&2; exit 1; }
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+python3 "$repo/bench/harness.py" startup --port "$port" --runs "$runs" \
+  --env "REGISTRY_DIR=$repo/registry" --env HOST=127.0.0.1 --env "PORT=$port" \
+  --env "LOG_DIR=$logs" --env LOG_LEVEL=warn --env MODELHOST_SHUTDOWN_DELAY_MS=0 \
+  -- "$bin" serve

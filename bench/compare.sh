@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# modelhost against the Python peer (bench/peer: the lab's FastAPI + scikit-learn API), one after
+# the other on this machine, with the same request mix, concurrency and CPUs.
+#
+# Usage: bench/compare.sh [options]
+#   --duration S        measured seconds of load per server (default 30)
+#   --warmup S          seconds of load before measuring (default 10)
+#   --connections N     wrk connections (default 32)
+#   --server-cpus LIST  CPUs both servers are pinned to (default: upper half of the machine)
+#   --client-cpus LIST  CPUs wrk and the harness are pinned to (default: the other half)
+#   --workers N         tokio worker threads for modelhost = uvicorn workers for the peer
+#                       (default: number of server CPUs)
+#   --startup-runs N    start -> ready measurements per server (default 5)
+#   --modelhost PATH    use this modelhost binary instead of building one
+#   --out DIR           where results go (default bench/results/<UTC timestamp>)
+#   -h, --help          this text
+#
+# Builds `cargo build --release -p modelhost` (CARGO_TARGET_DIR is honoured; default target/),
+# runs bench/peer/setup.sh if the peer's venv or model is missing, then for each server: start
+# -> ready (median of N), and one load run (warm-up, then the measured run) sampling the
+# server's process tree for CPU time and peak RSS/PSS. Prints the machine, the commands, and a
+# Markdown table with the ratios against the targets; keeps JSON and logs in --out.
+# Needs: wrk, taskset, python3 (>= 3.9), curl, and cargo unless --modelhost is given.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+bench=$repo/bench
+
+duration=30
+warmup=10
+connections=32
+server_cpus=""
+client_cpus=""
+workers=""
+startup_runs=5
+modelhost_bin=""
+out=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --duration) duration=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    --server-cpus) server_cpus=$2; shift 2 ;;
+    --client-cpus) client_cpus=$2; shift 2 ;;
+    --workers) workers=$2; shift 2 ;;
+    --startup-runs) startup_runs=$2; shift 2 ;;
+    --modelhost) modelhost_bin=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "compare.sh: unknown argument: $1 (see --help)" >&2; exit 64 ;;
+  esac
+done
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "compare.sh: $1 is required: $2" >&2; exit 1; }
+}
+need wrk "apt-get install wrk"
+need taskset "apt-get install util-linux"
+need python3 "install Python 3"
+need curl "apt-get install curl"
+[[ -n $modelhost_bin ]] || need cargo "install Rust (rustup), or pass --modelhost PATH"
+
+# CPU split: servers on the upper half, wrk and the harness on the lower half, so the load
+# generator does not take CPU from the server it measures.
+ncpu=$(nproc)
+if [[ -z $server_cpus || -z $client_cpus ]]; then
+  if (( ncpu < 2 )); then
+    echo "compare.sh: needs at least 2 CPUs (one for the server, one for wrk)" >&2
+    exit 1
+  fi
+  half=$(( ncpu / 2 ))
+  range() { if (( $1 == $2 )); then echo "$1"; else echo "$1-$2"; fi; }
+  [[ -n $client_cpus ]] || client_cpus=$(range 0 $(( half - 1 )))
+  [[ -n $server_cpus ]] || server_cpus=$(range "$half" $(( ncpu - 1 )))
+fi
+count_cpus() {
+  python3 -c 'import sys; print(sum(len(range(int(a), int(b or a) + 1)) for a, _, b in (p.partition("-") for p in sys.argv[1].split(","))))' "$1"
+}
+server_ncpu=$(count_cpus "$server_cpus")
+client_ncpu=$(count_cpus "$client_cpus")
+[[ -n $workers ]] || workers=$server_ncpu
+wrk_threads=$client_ncpu
+
+out=${out:-$bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$out"
+tmp=$(mktemp -d)
+child=""
+cleanup() {
+  # The harness stops the servers it started when it gets SIGTERM.
+  if [[ -n $child ]] && kill -0 "$child" 2>/dev/null; then
+    kill -TERM "$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Runs the harness in the background and waits, so a signal reaches the trap at once.
+run_harness() {
+  local output=$1; shift
+  "${harness[@]}" "$@" > "$output" &
+  child=$!
+  wait "$child"
+  child=""
+}
+
+# --- modelhost binary ---------------------------------------------------------------------------
+if [[ -z $modelhost_bin ]]; then
+  target_dir=${CARGO_TARGET_DIR:-$repo/target}
+  echo "== building modelhost (release, CARGO_TARGET_DIR=$target_dir)" >&2
+  (cd "$repo" && CARGO_TARGET_DIR=$target_dir cargo build --release -p modelhost) >&2
+  modelhost_bin=$target_dir/release/modelhost
+fi
+[[ -x $modelhost_bin ]] || { echo "compare.sh: no modelhost binary at $modelhost_bin" >&2; exit 1; }
+
+# --- peer -----------------------------------------------------------------------------------------
+peer=$bench/peer
+if [[ ! -x $peer/.venv/bin/uvicorn || ! -f $peer/state/registry/current_model.txt ]]; then
+  echo "== setting up the Python peer (bench/peer/setup.sh)" >&2
+  "$peer/setup.sh" >&2
+fi
+
+# --- machine --------------------------------------------------------------------------------------
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+cpu_model=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+mem_total=$(free -h | awk '/^Mem:/ {print $2}')
+python3 - "$out/machine.json" <<EOF
+import json, sys
+json.dump({
+    "nproc": $ncpu,
+    "cpu_model": "$cpu_model",
+    "memory": "$mem_total",
+    "kernel": "$(uname -r)",
+    "loadavg_before": "$(loadavg)",
+    "git": "$(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$repo" && git diff --quiet 2>/dev/null || echo '+dirty')",
+    "rustc": "$(rustc --version 2>/dev/null || echo unknown)",
+    "python": "$("$peer/.venv/bin/python" --version)",
+    "wrk": "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)",
+}, open(sys.argv[1], "w"), indent=2)
+EOF
+
+# --- servers ----------------------------------------------------------------------------------------
+mh_port=18301
+peer_port=18302
+mh_logs=$tmp/modelhost-logs
+peer_logs=$tmp/peer-logs
+mkdir -p "$mh_logs" "$peer_logs"
+harness=(taskset -c "$client_cpus" python3 "$bench/harness.py")
+
+mh_env=(
+  --env "REGISTRY_DIR=$repo/registry" --env MODEL_NAME=churn --env HOST=127.0.0.1
+  --env "PORT=$mh_port" --env "LOG_DIR=$mh_logs" --env LOG_LEVEL=warn --env LOG_FORMAT=json
+  --env MONITORING_TOKEN=bench-token --env MODELHOST_SHUTDOWN_DELAY_MS=0
+  --env MODELHOST_LOG_MAX_MIB=65536 --env "TOKIO_WORKER_THREADS=$workers"
+)
+mh_cmd=(taskset -c "$server_cpus" "$modelhost_bin" serve)
+
+# The peer gets the same CPUs, one uvicorn worker per modelhost worker thread, no access log
+# (modelhost logs no line per request either, besides the prediction log), and single-threaded
+# BLAS (the OpenBLAS overrides set on some machines are removed for this command only).
+peer_env=(
+  --env "REGISTRY_DIR=$peer/state/registry" --env "MODELS_DIR=$peer/state/models"
+  --env MODEL_NAME=churn --env "LOG_DIR=$peer_logs" --env LOG_LEVEL=warning
+  --env OMP_NUM_THREADS=1 --env OPENBLAS_NUM_THREADS=1 --env MKL_NUM_THREADS=1
+  --env OPENBLAS_CORETYPE= --env OPENBLAS_L2_SIZE=
+)
+peer_cmd=(
+  taskset -c "$server_cpus" "$peer/.venv/bin/python" -m uvicorn --app-dir "$peer" app:app
+  --host 127.0.0.1 --port "$peer_port" --workers "$workers" --no-access-log --log-level warning
+)
+
+load_args=(
+  --wrk-cpus "$client_cpus" --server-cpus "$server_cpus" --threads "$wrk_threads" --connections "$connections"
+  --warmup "$warmup" --duration "$duration" --lua "$bench/predict.lua"
+)
+
+{
+  echo "## Run"
+  echo
+  echo "- machine: $ncpu × $cpu_model, $mem_total RAM, Linux $(uname -r); load average before: $(loadavg)"
+  echo "- servers pinned to CPUs $server_cpus; wrk ($wrk_threads threads, $connections connections) and the harness to CPUs $client_cpus"
+  echo "- modelhost: $workers tokio worker thread(s) (TOKIO_WORKER_THREADS), prediction log on; $("$modelhost_bin" --version 2>/dev/null || echo modelhost), git $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["git"])' "$out/machine.json")"
+  echo "- peer: $workers uvicorn worker(s), uvloop + httptools, prediction log on, access log off; $(grep -iE '^(fastapi|uvicorn|scikit-learn|pandas|numpy)==' "$peer/.venv/freeze.txt" 2>/dev/null | tr '\n' ' ')"
+  echo "- load: ${warmup} s warm-up, then ${duration} s measured; start → ready: median of $startup_runs"
+  echo
+  echo '```'
+  printf '%s ' "${mh_env[@]}" | sed 's/--env //g'; echo "${mh_cmd[*]}"
+  printf '%s ' "${peer_env[@]}" | sed 's/--env //g'; echo "${peer_cmd[*]}"
+  echo "taskset -c $client_cpus wrk -t $wrk_threads -c $connections -d ${duration}s --timeout 10s -s bench/predict.lua http://127.0.0.1:PORT/predict"
+  echo '```'
+} | tee "$out/run.md"
+
+run_server() {
+  local name=$1 port=$2 logs=$3; shift 3
+  local -a env=() cmd=()
+  while [[ $1 != -- ]]; do env+=("$1"); shift; done
+  shift
+  cmd=("$@")
+  echo "== $name: start -> ready x $startup_runs" >&2
+  run_harness "$tmp/$name-startup.json" startup --port "$port" --runs "$startup_runs" \
+    --server-log "$out/$name.log" "${env[@]}" -- "${cmd[@]}"
+  echo "== $name: load (${warmup} s warm-up + ${duration} s)" >&2
+  run_harness "$tmp/$name-load.json" load --port "$port" --server-log "$out/$name.log" \
+    --log-dir "$logs" "${load_args[@]}" "${env[@]}" -- "${cmd[@]}"
+  python3 -c 'import json,sys; print(json.dumps({"startup": json.load(open(sys.argv[1])), "load": json.load(open(sys.argv[2]))}, indent=2))' \
+    "$tmp/$name-startup.json" "$tmp/$name-load.json" > "$out/$name.json"
+  rm -f "$logs"/predictions.log*
+}
+
+run_server modelhost "$mh_port" "$mh_logs" "${mh_env[@]}" -- "${mh_cmd[@]}"
+run_server peer "$peer_port" "$peer_logs" "${peer_env[@]}" -- "${peer_cmd[@]}"
+
+python3 - "$out/machine.json" "$(loadavg)" <<'EOF'
+import json, sys
+machine = json.load(open(sys.argv[1]))
+machine["loadavg_after"] = sys.argv[2]
+json.dump(machine, open(sys.argv[1], "w"), indent=2)
+EOF
+
+{
+  echo
+  echo "## Results"
+  echo
+  python3 "$bench/harness.py" report --modelhost "$out/modelhost.json" --peer "$out/peer.json" --machine "$out/machine.json"
+  echo
+  echo "Same request, both servers:"
+  echo
+  echo '```'
+  python3 -c 'import json,sys; [print(n + ": " + json.load(open(p))["load"]["sample_response"]) for n, p in zip(("modelhost", "peer"), sys.argv[1:])]' "$out/modelhost.json" "$out/peer.json"
+  echo '```'
+} | tee -a "$out/run.md"
+echo "results: $out" >&2
