@@ -6,7 +6,9 @@
 //! that misbehaves only for some inputs fails only those requests. Fixtures are in
 //! `tests/fixtures/hostile/`.
 
+mod limits;
 mod requests;
+mod selective;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,9 +17,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use modelhost::model::Model;
 use modelhost::runtime::{Limits, LoadError, Runtime};
-use modelhost::serve::Server;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::common::{
     base_url, capture_logs, churn_artifact, eventually, example_customer, fixture, live_path,
@@ -121,7 +122,7 @@ fn precompiled() -> Vec<u8> {
         .unwrap()
 }
 
-fn load(runtime: &Runtime, bytes: &[u8]) -> Result<Model, LoadError> {
+pub(super) fn load(runtime: &Runtime, bytes: &[u8]) -> Result<Model, LoadError> {
     Model::load(runtime, bytes, "hostile.wasm".into())
 }
 
@@ -228,7 +229,7 @@ async fn model_doc(url: &str) -> Value {
 
 /// The value of one sample in the `/metrics` exposition, e.g.
 /// `modelhost_model_rejections_total{reason="timeout"}`.
-async fn metric(url: &str, sample: &str) -> f64 {
+pub(super) async fn metric(url: &str, sample: &str) -> f64 {
     let text = reqwest::get(format!("{url}/metrics"))
         .await
         .unwrap()
@@ -240,7 +241,7 @@ async fn metric(url: &str, sample: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn predict(url: &str, body: &Value) -> (StatusCode, Value) {
+pub(super) async fn predict(url: &str, body: &Value) -> (StatusCode, Value) {
     let response = reqwest::Client::new()
         .post(format!("{url}/predict"))
         .json(body)
@@ -309,125 +310,4 @@ async fn the_watcher_refuses_every_hostile_candidate_and_keeps_serving() {
         "nothing hostile was installed"
     );
     server.shutdown().await.unwrap();
-}
-
-/// A server on a registry holding `selective.wat`, which passes its self-test and misbehaves
-/// for chosen `tenure_months` values.
-async fn serving_selective(settings: &[(&'static str, &str)]) -> (tempfile::TempDir, Server) {
-    let registry = temp_registry(Some(&hostile("selective.wat")));
-    let server = start_server_with(registry.path(), settings).await;
-    assert!(
-        wait_for_version(&server, "v-selective", PATIENCE).await,
-        "selective.wat never served: {:?}",
-        server.active.status().last_error
-    );
-    (registry, server)
-}
-
-fn customer_with_tenure(tenure: u32) -> Value {
-    let mut customer = example_customer();
-    customer["tenure_months"] = json!(tenure);
-    customer
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_loop_on_some_inputs_fails_that_request_at_the_time_limit_and_no_other() {
-    // A 1 s time limit makes the looping call long enough to overlap the others.
-    let (_registry, server) = serving_selective(&[("wasm_timeout_ms", "1000")]).await;
-    let url = base_url(&server);
-    let looping = {
-        let url = url.clone();
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let answer = predict(&url, &customer_with_tenure(199)).await;
-            (answer, started.elapsed())
-        })
-    };
-    let mut answered_meanwhile = 0;
-    while !looping.is_finished() {
-        let (status, body) = predict(&url, &example_customer()).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["probability"], 0.25);
-        answered_meanwhile += 1;
-    }
-    let ((status, body), took) = looping.await.unwrap();
-    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
-    assert_eq!(
-        body["error"], "model call failed: exceeded the 1000 ms time limit",
-        "{body}"
-    );
-    assert!(
-        took >= Duration::from_millis(1000) && took < Duration::from_secs(5),
-        "interrupted after {took:?}"
-    );
-    assert!(
-        answered_meanwhile >= 3,
-        "only {answered_meanwhile} requests answered during the loop"
-    );
-    assert_eq!(
-        metric(&url, "modelhost_wasm_call_errors_total{reason=\"timeout\"}").await,
-        1.0
-    );
-    server.shutdown().await.unwrap();
-}
-
-#[tokio::test]
-async fn each_guest_failure_fails_only_its_own_request() {
-    let (_registry, server) = serving_selective(&[]).await;
-    let url = base_url(&server);
-    let cases = [
-        (198, "trap", "call stack exhausted"),
-        (197, "trap", "unreachable"),
-        (191, "trap", "out of bounds memory access"),
-        (196, "bad_output", "returned NaN for row 0"),
-        (195, "bad_output", "returned inf for row 0"),
-        (194, "bad_output", "returned 1.5 for row 0"),
-        (193, "status", "predict returned status 3"),
-    ];
-    for (tenure, reason, words) in cases {
-        let (status, body) = predict(&url, &customer_with_tenure(tenure)).await;
-        assert_eq!(
-            status,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "{tenure}: {body}"
-        );
-        let error = body["error"].as_str().unwrap();
-        assert!(
-            error.starts_with("model call failed: ") && error.contains(words),
-            "{tenure} ({reason}): {error}"
-        );
-        assert!(body.get("probability").is_none(), "never a prediction");
-        let (status, body) = predict(&url, &example_customer()).await;
-        assert_eq!(status, StatusCode::OK, "after {tenure}: {body}");
-        assert_eq!(body["probability"], 0.25);
-    }
-    for (reason, count) in [("trap", 3.0), ("bad_output", 3.0), ("status", 1.0)] {
-        let sample = format!("modelhost_wasm_call_errors_total{{reason=\"{reason}\"}}");
-        assert_eq!(metric(&url, &sample).await, count, "{sample}");
-    }
-    // A memory.grow bomb is capped at the memory limit (64 MiB = 1024 pages); the guest sees
-    // its grow refused and answers normally.
-    let (status, body) = predict(&url, &customer_with_tenure(192)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["probability"], 1024.0 / 65536.0);
-    let health = reqwest::get(format!("{url}/health")).await.unwrap();
-    assert_eq!(health.status(), StatusCode::OK);
-    server.shutdown().await.unwrap();
-}
-
-#[test]
-fn a_memory_grow_bomb_stops_at_the_configured_limit() {
-    for mib in [8usize, 64] {
-        let runtime = Runtime::new(Limits {
-            memory_bytes: mib << 20,
-            ..Limits::default()
-        })
-        .unwrap();
-        let model = load(&runtime, &hostile("selective.wat")).unwrap();
-        let bombed = model.predict(&[192.0, 0.0, 0.0, 0.0, 0.0]).unwrap();
-        let pages = (mib << 20) / 65536;
-        assert_eq!(bombed, [pages as f64 / 65536.0], "{mib} MiB");
-        // The next call gets a fresh instance with the module's own memory.
-        assert_eq!(model.predict(&[6.0, 0.0, 0.0, 0.0, 0.0]).unwrap(), [0.25]);
-    }
 }

@@ -3,6 +3,7 @@
 mod abi;
 mod cli;
 mod common;
+mod fuzz;
 mod hostile;
 mod http;
 mod k8s;

@@ -1,0 +1,117 @@
+//! The edge's time limits: a request not completed in time gets 408, and a full house answers
+//! 503 with `Retry-After` instead of queueing without bound.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use super::requests::{raw_exchange, serving};
+use super::selective::{customer_with_tenure, serving_selective};
+use super::{PATIENCE, predict};
+use crate::common::{base_url, eventually, example_customer};
+
+#[tokio::test]
+async fn a_request_not_completed_in_time_is_answered_408() {
+    let (_registry, server) = serving(&[("request_timeout_ms", "300")]).await;
+    // Headers announce 200 bytes; 10 arrive, then the client stalls.
+    let started = Instant::now();
+    let (status, body) = raw_exchange(
+        &server,
+        b"POST /predict HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+          content-length: 200\r\nconnection: close\r\n\r\n{\"tenure_",
+    )
+    .await;
+    assert_eq!(status, 408, "{body}");
+    assert_eq!(
+        body["error"],
+        "request not completed within the 300 ms request timeout"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, _) = predict(&base_url(&server), &example_customer()).await;
+    assert_eq!(status, StatusCode::OK);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_house_answers_503_with_retry_after_instead_of_queueing() {
+    // One model slot, no waiting for it, and a looping input that holds it for a second.
+    let (_registry, server) = serving_selective(&[
+        ("max_concurrency", "1"),
+        ("queue_timeout_ms", "0"),
+        ("wasm_timeout_ms", "1000"),
+    ])
+    .await;
+    let url = base_url(&server);
+    let looping = {
+        let url = url.clone();
+        tokio::spawn(async move { predict(&url, &customer_with_tenure(199)).await })
+    };
+    let client = reqwest::Client::new();
+    let refused = eventually(PATIENCE, || async {
+        let response = client
+            .post(format!("{url}/predict"))
+            .json(&example_customer())
+            .send()
+            .await
+            .unwrap();
+        if response.status() != StatusCode::SERVICE_UNAVAILABLE {
+            return false;
+        }
+        let retry_after = response.headers().get("retry-after").cloned();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(retry_after.unwrap(), "1", "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("every model slot is busy"),
+            "{body}"
+        );
+        true
+    })
+    .await;
+    assert!(
+        refused,
+        "no request was refused while the only slot was busy"
+    );
+    let (status, _) = looping.await.unwrap();
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    let (status, body) = predict(&url, &example_customer()).await;
+    assert_eq!(status, StatusCode::OK, "the slot is free again: {body}");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounded_queue_waits_for_a_slot_when_it_frees_in_time() {
+    let (_registry, server) = serving_selective(&[
+        ("max_concurrency", "1"),
+        ("queue_timeout_ms", "5000"),
+        ("wasm_timeout_ms", "300"),
+    ])
+    .await;
+    let url = base_url(&server);
+    let requests: Vec<_> = [199, 6, 7, 199, 8]
+        .into_iter()
+        .map(|tenure| {
+            let url = url.clone();
+            tokio::spawn(
+                async move { (tenure, predict(&url, &customer_with_tenure(tenure)).await) },
+            )
+        })
+        .collect();
+    for request in requests {
+        let (tenure, (status, body)) = request.await.unwrap();
+        let expected = if tenure == 199 {
+            StatusCode::GATEWAY_TIMEOUT
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(status, expected, "{tenure}: {body}");
+    }
+    server.shutdown().await.unwrap();
+}
