@@ -12,6 +12,7 @@
 #                       (default: number of server CPUs)
 #   --startup-runs N    start -> ready measurements per server (default 5)
 #   --modelhost PATH    use this modelhost binary instead of building one
+#   --registry DIR      registry modelhost serves `churn` from (default: the repo's registry/)
 #   --out DIR           where results go (default bench/results/<UTC timestamp>)
 #   -h, --help          this text
 #
@@ -34,6 +35,7 @@ client_cpus=""
 workers=""
 startup_runs=5
 modelhost_bin=""
+registry=""
 out=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -45,8 +47,9 @@ while [[ $# -gt 0 ]]; do
     --workers) workers=$2; shift 2 ;;
     --startup-runs) startup_runs=$2; shift 2 ;;
     --modelhost) modelhost_bin=$2; shift 2 ;;
+    --registry) registry=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument: $1 (see --help)" >&2; exit 64 ;;
   esac
 done
@@ -149,7 +152,7 @@ mkdir -p "$mh_logs" "$peer_logs"
 harness=(taskset -c "$client_cpus" python3 "$bench/harness.py")
 
 mh_env=(
-  --env "REGISTRY_DIR=$repo/registry" --env MODEL_NAME=churn --env HOST=127.0.0.1
+  --env "REGISTRY_DIR=${registry:-$repo/registry}" --env MODEL_NAME=churn --env HOST=127.0.0.1
   --env "PORT=$mh_port" --env "LOG_DIR=$mh_logs" --env LOG_LEVEL=warn --env LOG_FORMAT=json
   --env MONITORING_TOKEN=bench-token --env MODELHOST_SHUTDOWN_DELAY_MS=0
   --env MODELHOST_LOG_MAX_MIB=65536 --env "TOKIO_WORKER_THREADS=$workers"

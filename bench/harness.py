@@ -425,7 +425,11 @@ def cmd_report(args) -> str:
     ]
     out += ["", "| ratio | measured | target | met |", "|---|---:|---:|:---:|"]
     out += [f"| {name} | {value:,.1f}× | ≥ {goal}× | {'yes' if value >= goal else '**no**'} |" for name, value, goal in targets]
-    out += [f"| peak PSS, peer / modelhost (shared pages split) | {pss:,.1f}× | (info) | |"]
+    cpu = ratio(p_load["cpu_us_per_request"], m_load["cpu_us_per_request"])
+    out += [
+        f"| server CPU per request, peer / modelhost (least sensitive to other load) | {cpu:,.1f}× | (info) | |",
+        f"| peak PSS, peer / modelhost (shared pages split) | {pss:,.1f}× | (info) | |",
+    ]
     errors = m_load["non_2xx"] + m_load["socket_errors"] + p_load["non_2xx"] + p_load["socket_errors"]
     out += [
         "",

@@ -4,7 +4,7 @@
 # Prints the runs and the median in milliseconds (JSON). /ready is polled every millisecond by
 # bench/harness.py, the same measurement bench/compare.sh makes for both servers. Needs python3.
 set -euo pipefail
-case "${1:-}" in -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;; esac
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$repo/target/release/modelhost}
 runs=${2:-10}

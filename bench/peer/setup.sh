@@ -14,7 +14,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --python) python=$2; shift 2 ;;
     --force) force=1; shift ;;
-    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument: $1" >&2; exit 64 ;;
   esac
 done
