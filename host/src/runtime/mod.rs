@@ -132,6 +132,9 @@ pub struct Runtime {
     ticker_stop: Arc<AtomicBool>,
 }
 
+/// Bytes of each memory slot kept mapped between instances (see [`Runtime::new`]).
+const KEEP_RESIDENT_BYTES: usize = 2 << 20;
+
 impl Runtime {
     /// Builds the engine: pooling allocator sized from `limits`, epoch interruption on, and a
     /// ticker thread that advances the epoch every [`EPOCH_TICK`] until the runtime is dropped.
@@ -143,7 +146,13 @@ impl Runtime {
             .max_memories_per_module(1)
             .max_tables_per_module(1)
             .table_elements(MAX_TABLE_ELEMENTS as usize)
-            .max_memory_size(limits.memory_bytes);
+            .max_memory_size(limits.memory_bytes)
+            // A slot's first pages are reset in place (memset) instead of being unmapped and
+            // faulted in again on the next instance: with one fresh instance per request, that
+            // halves the cost of a one-row call. On Linux ≥ 6.7 pagemap scanning resets only the
+            // pages a guest dirtied.
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .pagemap_scan(wasmtime::Enabled::Auto);
         let mut config = Config::new();
         config
             .epoch_interruption(true)

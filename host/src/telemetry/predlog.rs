@@ -16,6 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// How long the writer rests after each flush (see `Writer::run`).
+const BATCH_PAUSE: Duration = Duration::from_millis(20);
+
 /// File name inside `LOG_DIR`.
 pub const FILE_NAME: &str = "predictions.log";
 
@@ -152,6 +155,10 @@ impl Writer {
                         self.write_line(&line);
                     }
                     self.flush();
+                    // Let lines gather before the next wake-up: under load, one wake-up and one
+                    // write per batch instead of per line. The queue holds far more than arrives
+                    // meanwhile; closing the log waits at most this long more.
+                    std::thread::sleep(BATCH_PAUSE);
                 }
                 Err(RecvTimeoutError::Timeout) => self.flush(),
                 Err(RecvTimeoutError::Disconnected) => {
