@@ -60,7 +60,7 @@ pub enum PredictBody {
 /// The lab's answer for one customer, fields in the lab's order.
 #[derive(ToSchema)]
 #[schema(example = json!({
-    "request_id": "req-001", "model_version": "v614486346eb9", "prediction": 1,
+    "request_id": "req-001", "model_version": "v63996ec0d7b4", "prediction": 1,
     "probability": 0.920064, "latency_ms": 0.349,
     "features": {"tenure_months": 6, "num_complaints": 3, "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"},
     "ts": 1795644213
@@ -141,7 +141,7 @@ pub struct Health {
 
 /// `GET /ready`: `ready` with the model, or `not ready` with the reason.
 #[derive(ToSchema)]
-#[schema(example = json!({"status": "ready", "model": "churn", "version": "v614486346eb9"}))]
+#[schema(example = json!({"status": "ready", "model": "churn", "version": "v63996ec0d7b4"}))]
 pub struct Ready {
     status: String,
     model: Option<String>,
@@ -151,7 +151,7 @@ pub struct Ready {
 
 /// `GET /startup`: `started` with the version, or `starting` with the reason.
 #[derive(ToSchema)]
-#[schema(example = json!({"status": "started", "version": "v614486346eb9"}))]
+#[schema(example = json!({"status": "started", "version": "v63996ec0d7b4"}))]
 pub struct Startup {
     status: String,
     version: Option<String>,
@@ -188,7 +188,7 @@ pub struct ModelDescription {
 /// `GET /monitoring/drift`: recent inputs against the training statistics.
 #[derive(ToSchema)]
 #[schema(example = json!({
-    "model_name": "churn", "model_version": "v614486346eb9", "n_predictions": 200, "window": 200,
+    "model_name": "churn", "model_version": "v63996ec0d7b4", "n_predictions": 200, "window": 200,
     "thresholds": {"z": 2.5, "psi": 0.2},
     "numeric": {"tenure_months": {"n": 200, "mean_recent": 31.2, "mean_train": 29.8, "std_train": 16.9, "z": 0.08, "alert": false}},
     "categorical": {"region": {"n": 200, "recent": {"AF": 0.3, "EU": 0.7}, "train": {"AF": 0.25, "AS": 0.2, "EU": 0.3, "NA": 0.25}, "psi": 1.9, "alert": true}},
@@ -228,7 +228,7 @@ pub struct ReadyFlag {
 
 /// `GET /v2/models/{name}/ready`.
 #[derive(ToSchema)]
-#[schema(example = json!({"name": "churn", "version": "v614486346eb9", "ready": true}))]
+#[schema(example = json!({"name": "churn", "version": "v63996ec0d7b4", "ready": true}))]
 pub struct ModelReady {
     name: String,
     version: Option<String>,
