@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use super::predict;
 use super::requests::{raw_exchange, serving};
 use super::selective::{customer_with_tenure, serving_selective};
-use super::{PATIENCE, predict};
-use crate::common::{base_url, eventually, example_customer};
+use crate::common::{base_url, example_customer};
 
 #[tokio::test]
 async fn a_request_not_completed_in_time_is_answered_408() {
@@ -47,23 +47,38 @@ async fn a_full_house_answers_503_with_retry_after_instead_of_queueing() {
     ])
     .await;
     let url = base_url(&server);
-    let looping = {
-        let url = url.clone();
-        tokio::spawn(async move { predict(&url, &customer_with_tenure(199)).await })
-    };
     let client = reqwest::Client::new();
-    let refused = eventually(PATIENCE, || async {
-        let response = client
-            .post(format!("{url}/predict"))
-            .json(&example_customer())
-            .send()
-            .await
-            .unwrap();
-        if response.status() != StatusCode::SERVICE_UNAVAILABLE {
-            return false;
+    // The looping request and a probe race for the one slot: if a probe wins, the looping
+    // request is the one refused, and the round is played again.
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        assert!(rounds <= 5, "the looping request never got the slot");
+        let looping = {
+            let url = url.clone();
+            tokio::spawn(async move { predict(&url, &customer_with_tenure(199)).await })
+        };
+        let mut refused = None;
+        while refused.is_none() && !looping.is_finished() {
+            let response = client
+                .post(format!("{url}/predict"))
+                .json(&example_customer())
+                .send()
+                .await
+                .unwrap();
+            if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+                let retry_after = response.headers().get("retry-after").cloned();
+                let body: Value = response.json().await.unwrap();
+                refused = Some((retry_after, body));
+            }
         }
-        let retry_after = response.headers().get("retry-after").cloned();
-        let body: Value = response.json().await.unwrap();
+        let (status, looped) = looping.await.unwrap();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            continue;
+        }
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{looped}");
+        let (retry_after, body) =
+            refused.expect("no request was refused while the only slot was busy");
         assert_eq!(retry_after.unwrap(), "1", "{body}");
         assert!(
             body["error"]
@@ -72,15 +87,8 @@ async fn a_full_house_answers_503_with_retry_after_instead_of_queueing() {
                 .contains("every model slot is busy"),
             "{body}"
         );
-        true
-    })
-    .await;
-    assert!(
-        refused,
-        "no request was refused while the only slot was busy"
-    );
-    let (status, _) = looping.await.unwrap();
-    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        break;
+    }
     let (status, body) = predict(&url, &example_customer()).await;
     assert_eq!(status, StatusCode::OK, "the slot is free again: {body}");
     server.shutdown().await.unwrap();
