@@ -17,7 +17,6 @@ use super::{AppError, AppState};
 use crate::model::Model;
 use crate::model::response::{self, PredictResponse};
 use crate::model::schema::{BodyError, parse_object, prepare_row};
-use crate::telemetry::metrics::ReasonLabels;
 
 /// `POST /predict`: one customer in, one prediction out; or `{"instances": [...]}` in,
 /// `{"predictions": [...]}` out (see [`batch`](super::batch)).
@@ -72,34 +71,32 @@ pub async fn predict(
     Ok(response)
 }
 
-/// Runs the model on a blocking thread, at most `max_concurrency` at once; 503 when no slot
-/// frees up within the queue timeout (see [`limits`](super::limits)).
+/// Runs the model on a call thread, at most `max_concurrency` requests at once; 503 when no slot
+/// frees up within the queue timeout (see [`limits`](super::limits)). Requests waiting at the
+/// same moment share one call (see [`coalesce`](super::coalesce)).
 pub(super) async fn call_model(
     state: &AppState,
     model: Arc<Model>,
     rows: Vec<f64>,
 ) -> Result<Vec<f64>, AppError> {
     let permit = super::limits::call_slot(state).await?;
-    let (result, seconds) = tokio::task::spawn_blocking(move || {
-        // Held until the wasm call returns, even if the request is abandoned meanwhile.
-        let _permit = permit;
-        let started = Instant::now();
-        let result = model.predict(&rows);
-        (result, started.elapsed().as_secs_f64())
-    })
-    .await
-    .map_err(|e| AppError::Internal(format!("model task failed: {e}")))?;
-    let metrics = state.metrics();
-    metrics.wasm_call_duration.observe(seconds);
-    result.map_err(|error| {
-        metrics
-            .wasm_call_errors
-            .get_or_create(&ReasonLabels {
-                reason: error.reason().to_string(),
-            })
-            .inc();
-        AppError::Model(error)
-    })
+    let n_rows = rows.len() / model.info().features.len().max(1);
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = super::coalesce::Job {
+        model,
+        rows,
+        n_rows,
+        permit,
+        reply,
+    };
+    state
+        .coalescer()
+        .send(job)
+        .map_err(|_| AppError::Internal("the model call threads stopped".to_string()))?;
+    answer
+        .await
+        .map_err(|_| AppError::Internal("a model call was dropped unanswered".to_string()))?
+        .map_err(AppError::Model)
 }
 
 fn check_json_content_type(headers: &HeaderMap) -> Result<(), AppError> {

@@ -6,6 +6,7 @@
 //! [`Model`](crate::model::Model), its info document and its errors.
 
 mod batch;
+mod coalesce;
 mod error;
 mod handlers;
 mod limits;
@@ -71,6 +72,8 @@ struct Shared {
     /// Bounds the model calls running at once; a call waits for a permit at most
     /// `edge.queue_timeout`, and holds it until the wasm call itself returns.
     calls: Arc<Semaphore>,
+    /// The model call threads' queue, started on first use.
+    coalescer: std::sync::OnceLock<std::sync::mpsc::Sender<coalesce::Job>>,
     /// The request timeout and the wait for a model slot.
     edge: std::sync::Mutex<EdgeLimits>,
     telemetry: Telemetry,
@@ -101,6 +104,7 @@ impl AppState {
                 model_path,
                 model_name,
                 calls: Arc::new(Semaphore::new(max_concurrency as usize)),
+                coalescer: std::sync::OnceLock::new(),
                 edge: std::sync::Mutex::new(EdgeLimits::default()),
                 telemetry,
                 draining: AtomicBool::new(false),
@@ -129,6 +133,13 @@ impl AppState {
     /// Most rows one batch request may hold.
     pub fn max_batch_rows(&self) -> usize {
         self.inner.max_batch_rows.load(Ordering::Relaxed)
+    }
+
+    /// Where model calls are sent (see [`coalesce`]).
+    fn coalescer(&self) -> &std::sync::mpsc::Sender<coalesce::Job> {
+        self.inner
+            .coalescer
+            .get_or_init(|| coalesce::start(self.inner.telemetry.metrics.clone()))
     }
 
     /// The metrics registry.
