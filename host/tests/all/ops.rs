@@ -96,6 +96,19 @@ fn log_lines(dir: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// The `request_id` of each log line.
+fn request_ids(lines: &[String]) -> HashSet<String> {
+    lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["request_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn each_answer_is_one_log_line_with_the_lab_fields_in_the_lab_order() {
     let registry = temp_registry(Some(&churn_artifact("v1", 0.0)));
@@ -188,16 +201,7 @@ async fn no_line_is_lost_across_rotation_under_concurrent_load() {
     let files = std::fs::read_dir(logs.path()).unwrap().count();
     assert!(files >= 2, "5600 lines of ~300 bytes rotate at 1 MiB");
     assert_eq!(lines.len(), answered.len());
-    let logged: HashSet<String> = lines
-        .iter()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["request_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    assert_eq!(logged, answered);
+    assert_eq!(request_ids(&lines), answered);
     assert!(metrics.contains("modelhost_prediction_log_lines_dropped_total 0"));
 }
 
@@ -614,15 +618,7 @@ async fn sigterm_drains_in_flight_requests_flushes_the_log_and_exits_zero() {
     for task in clients {
         answered.extend(task.await.unwrap());
     }
-    let logged: HashSet<String> = log_lines(logs.path())
-        .iter()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["request_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let logged = request_ids(&log_lines(logs.path()));
     assert!(answered.len() >= 200);
     assert_eq!(logged, answered, "every answered prediction is in the log");
 
