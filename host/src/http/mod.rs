@@ -2,7 +2,8 @@
 //!
 //! [`app`] builds the whole router from an [`AppState`], so tests drive it over a real socket or
 //! with `oneshot`. Handlers take a snapshot of the active model per request and run model calls
-//! on blocking threads, bounded by a semaphore. This module knows nothing of wasmtime: it sees
+//! on the call threads of [`coalesce`], bounded by a semaphore. This module knows nothing of
+//! wasmtime: it sees
 //! [`Model`](crate::model::Model), its info document and its errors.
 
 mod batch;
@@ -20,7 +21,7 @@ pub use limits::EdgeLimits;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -75,12 +76,12 @@ struct Shared {
     /// The model call threads' queue, started on first use.
     coalescer: std::sync::OnceLock<std::sync::mpsc::Sender<coalesce::Job>>,
     /// The request timeout and the wait for a model slot.
-    edge: std::sync::Mutex<EdgeLimits>,
+    edge: EdgeLimits,
     telemetry: Telemetry,
     /// Set when shutdown begins: `/ready` answers 503 so traffic moves elsewhere first.
     draining: AtomicBool,
     /// Most rows one batch request may hold.
-    max_batch_rows: AtomicUsize,
+    max_batch_rows: usize,
 }
 
 /// Rows one batch request may hold unless [`AppState::with_max_batch_rows`] says otherwise.
@@ -105,34 +106,41 @@ impl AppState {
                 model_name,
                 calls: Arc::new(Semaphore::new(max_concurrency as usize)),
                 coalescer: std::sync::OnceLock::new(),
-                edge: std::sync::Mutex::new(EdgeLimits::default()),
+                edge: EdgeLimits::default(),
                 telemetry,
                 draining: AtomicBool::new(false),
-                max_batch_rows: AtomicUsize::new(DEFAULT_MAX_BATCH_ROWS),
+                max_batch_rows: DEFAULT_MAX_BATCH_ROWS,
             }),
         }
     }
 
-    /// Allows batch requests (`/predict` with `instances`, v2 infer) of up to `n` rows.
-    pub fn with_max_batch_rows(self, n: usize) -> Self {
-        self.inner.max_batch_rows.store(n, Ordering::Relaxed);
+    /// The shared state, to configure while this is its only handle.
+    fn configure(&mut self) -> &mut Shared {
+        Arc::get_mut(&mut self.inner).expect("configure an AppState before cloning it")
+    }
+
+    /// Allows batch requests (`/predict` with `instances`, v2 infer) of up to `n` rows. Call it
+    /// before the state is cloned (into a router, say).
+    pub fn with_max_batch_rows(mut self, n: usize) -> Self {
+        self.configure().max_batch_rows = n;
         self
     }
 
-    /// Sets the request timeout and the longest wait for a model slot.
-    pub fn with_edge_limits(self, limits: EdgeLimits) -> Self {
-        *self.inner.edge.lock().unwrap_or_else(|e| e.into_inner()) = limits;
+    /// Sets the request timeout and the longest wait for a model slot. Call it before the state
+    /// is cloned.
+    pub fn with_edge_limits(mut self, limits: EdgeLimits) -> Self {
+        self.configure().edge = limits;
         self
     }
 
     /// The request timeout and the longest wait for a model slot.
     pub fn edge_limits(&self) -> EdgeLimits {
-        *self.inner.edge.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.edge
     }
 
     /// Most rows one batch request may hold.
     pub fn max_batch_rows(&self) -> usize {
-        self.inner.max_batch_rows.load(Ordering::Relaxed)
+        self.inner.max_batch_rows
     }
 
     /// Where model calls are sent (see [`coalesce`]).
