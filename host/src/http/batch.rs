@@ -134,22 +134,22 @@ pub(super) async fn predict_batch(
     let instances = match object.get("instances") {
         Some(Value::Array(instances)) => instances,
         other => {
-            return Err(AppError::Validation(vec![FieldError {
-                field: "instances".to_string(),
-                kind: "type",
-                message: format!(
+            return Err(AppError::Validation(vec![FieldError::new(
+                "instances",
+                "type",
+                format!(
                     "field `instances` must be an array of objects, got {}",
                     other.map_or("nothing", type_name)
                 ),
-            }]));
+            )]));
         }
     };
     if instances.is_empty() {
-        return Err(AppError::Validation(vec![FieldError {
-            field: "instances".to_string(),
-            kind: "range",
-            message: "field `instances` must hold at least one row".to_string(),
-        }]));
+        return Err(AppError::Validation(vec![FieldError::new(
+            "instances",
+            "range",
+            "field `instances` must hold at least one row".to_string(),
+        )]));
     }
     check_batch_limit(state, "field `instances`", instances.len())?;
 

@@ -2,6 +2,7 @@
 //! problem; internals (paths inside the guest, wasm backtraces) are not leaked.
 
 use axum::Json;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -36,6 +37,19 @@ pub enum AppError {
     MethodNotAllowed(String),
     /// A bug or a lost task; 500.
     Internal(String),
+}
+
+impl From<BytesRejection> for AppError {
+    /// A body that could not be read: 413 over the limit, else 400.
+    fn from(rejection: BytesRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(format!(
+                "request body is too large: {}",
+                rejection.body_text()
+            )),
+            _ => AppError::BadRequest(rejection.body_text()),
+        }
+    }
 }
 
 impl IntoResponse for AppError {

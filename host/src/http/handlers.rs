@@ -27,29 +27,17 @@ pub async fn predict(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let started = Instant::now();
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(format!(
-            "request body is too large: {}",
-            rejection.body_text()
-        )),
-        _ => AppError::BadRequest(rejection.body_text()),
-    })?;
+    let body = body?;
     check_json_content_type(&headers)?;
     let object = parse_object(&body).map_err(|error| match error {
         BodyError::Malformed(message) => AppError::BadRequest(message),
         BodyError::NotAnObject(message) => AppError::Unprocessable(message),
         BodyError::NotFinite(errors) => AppError::Validation(errors),
     })?;
-    let request_id = response::request_id(&object)
-        .map_err(|error| AppError::Validation(vec![error]))?
-        .or_else(|| request_id.map(|Extension(RequestId(id))| id))
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let given = response::request_id(&object).map_err(|error| AppError::Validation(vec![error]))?;
+    let request_id = chosen_request_id(given, request_id);
 
-    let model = state
-        .inner
-        .active
-        .current()
-        .ok_or_else(|| no_model(&state))?;
+    let model = serving_model(&state)?;
     if object.contains_key("instances") {
         return super::batch::predict_batch(&state, model, &object, request_id, started).await;
     }
@@ -128,6 +116,33 @@ pub(super) fn no_model(state: &AppState) -> AppError {
     AppError::NoModel(not_serving_reason(state))
 }
 
+/// Why the server is not ready — shutting down, or no model serving — or `None` when it is.
+pub(super) fn not_ready_reason(state: &AppState) -> Option<String> {
+    if state.is_draining() {
+        Some("shutting down".to_string())
+    } else if state.inner.active.current().is_none() {
+        Some(not_serving_reason(state))
+    } else {
+        None
+    }
+}
+
+/// The serving model, or 503 with the reason nothing serves.
+pub(super) fn serving_model(state: &AppState) -> Result<Arc<Model>, AppError> {
+    state.inner.active.current().ok_or_else(|| no_model(state))
+}
+
+/// A prediction's id: the one the request body gives, else the request's id (the caller's
+/// `X-Request-Id` or the one the middleware generated), else a fresh UUID.
+pub(super) fn chosen_request_id(
+    given: Option<String>,
+    request_id: Option<Extension<RequestId>>,
+) -> String {
+    given
+        .or_else(|| request_id.map(|Extension(RequestId(id))| id))
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
 /// Why nothing is serving, for 503 bodies.
 pub(super) fn not_serving_reason(state: &AppState) -> String {
     let shared = &state.inner;
@@ -147,23 +162,19 @@ pub async fn health() -> Json<Value> {
 
 /// `GET /ready`: 200 while a model is serving, else 503 with the reason.
 pub async fn ready(State(state): State<AppState>) -> Response {
-    if state.is_draining() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not ready", "reason": "shutting down" })),
-        )
-            .into_response();
-    }
-    match state.inner.active.current() {
-        Some(model) => Json(json!({
+    match (not_ready_reason(&state), state.inner.active.current()) {
+        (None, Some(model)) => Json(json!({
             "status": "ready",
             "model": model.info().name,
             "version": model.version(),
         }))
         .into_response(),
-        None => (
+        (reason, _) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not ready", "reason": not_serving_reason(&state) })),
+            Json(json!({
+                "status": "not ready",
+                "reason": reason.unwrap_or_else(|| not_serving_reason(&state)),
+            })),
         )
             .into_response(),
     }

@@ -58,7 +58,7 @@ pub async fn request_timeout(
 /// blocking model call can hold it until the wasm call returns, even if the request that asked
 /// for it was abandoned.
 pub(super) async fn call_slot(state: &AppState) -> Result<OwnedSemaphorePermit, AppError> {
-    let calls = state.inner.calls.clone();
+    let calls = &state.inner.calls;
     let wait = state.edge_limits().queue_timeout;
     let closed = || AppError::Internal("call semaphore closed".to_string());
     match calls.clone().try_acquire_owned() {
@@ -67,7 +67,7 @@ pub(super) async fn call_slot(state: &AppState) -> Result<OwnedSemaphorePermit, 
         Err(TryAcquireError::NoPermits) => {}
     }
     if !wait.is_zero()
-        && let Ok(acquired) = tokio::time::timeout(wait, calls.acquire_owned()).await
+        && let Ok(acquired) = tokio::time::timeout(wait, calls.clone().acquire_owned()).await
     {
         return acquired.map_err(|_| closed());
     }

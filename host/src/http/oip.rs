@@ -33,7 +33,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use self::tensor::Datatype;
 use super::batch::{RowError, check_batch_limit, score_rows, summary};
-use super::handlers::{no_model, not_serving_reason};
+use super::handlers::{chosen_request_id, not_ready_reason, serving_model};
 use super::observe::RequestId;
 use super::{AppError, AppState};
 use crate::model::Model;
@@ -195,11 +195,7 @@ pub async fn server_live() -> Json<Value> {
 /// `GET /v2/health/ready`: 200 while a model serves and the server is not shutting down, like
 /// `/ready`; otherwise 503 (clients read any status but 200 as "not ready").
 pub async fn server_ready(State(state): State<AppState>) -> Response {
-    let reason = if state.is_draining() {
-        "shutting down".to_string()
-    } else if state.inner.active.current().is_none() {
-        not_serving_reason(&state)
-    } else {
+    let Some(reason) = not_ready_reason(&state) else {
         return Json(json!({ "ready": true })).into_response();
     };
     (
@@ -269,13 +265,7 @@ pub async fn infer(
 ) -> Result<Response, AppError> {
     let started = Instant::now();
     let model_ref = path(model_ref)?;
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(format!(
-            "request body is too large: {}",
-            rejection.body_text()
-        )),
-        _ => AppError::BadRequest(rejection.body_text()),
-    })?;
+    let body = body?;
     let model = serving(&state, &model_ref)?;
     if let Some(encoding) = headers.get(header::CONTENT_ENCODING)
         && encoding.as_bytes() != b"identity"
@@ -303,11 +293,7 @@ pub async fn infer(
     }
     check_batch_limit(&state, "the request", n_rows)?;
 
-    let base_id = request
-        .id
-        .clone()
-        .or_else(|| request_id.map(|Extension(RequestId(id))| id))
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let base_id = chosen_request_id(request.id.clone(), request_id);
     let info = model.info();
     let mut rows = Vec::with_capacity(n_rows);
     let mut problems = Vec::new();
@@ -412,11 +398,7 @@ fn serving(state: &AppState, model_ref: &ModelRef) -> Result<Arc<Model>, AppErro
             model_ref.name
         )));
     }
-    let model = state
-        .inner
-        .active
-        .current()
-        .ok_or_else(|| no_model(state))?;
+    let model = serving_model(state)?;
     if let Some(version) = &model_ref.version
         && version != model.version()
     {

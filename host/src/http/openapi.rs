@@ -11,8 +11,8 @@ mod schemas;
 
 use std::sync::LazyLock;
 
-use axum::Json;
-use axum::response::Html;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_scalar::Scalar;
@@ -104,9 +104,17 @@ pub fn document() -> utoipa::openapi::OpenApi {
     DOCUMENT.clone()
 }
 
+/// The document as served, serialised once.
+static DOCUMENT_JSON: LazyLock<String> = LazyLock::new(|| {
+    serde_json::to_string(&*DOCUMENT).expect("the OpenAPI document serialises to JSON")
+});
+
 /// `GET /openapi.json`.
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(document())
+pub async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT_JSON.as_str(),
+    )
 }
 
 /// `GET /docs`.

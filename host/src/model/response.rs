@@ -57,13 +57,11 @@ pub fn request_id(object: &Map<String, Value>) -> Result<Option<String>, FieldEr
         Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN => {
             Ok(Some(id.clone()))
         }
-        Some(_) => Err(FieldError {
-            field: "request_id".to_string(),
-            kind: "type",
-            message: format!(
-                "field `request_id` must be a string of 1-{MAX_REQUEST_ID_LEN} characters"
-            ),
-        }),
+        Some(_) => Err(FieldError::new(
+            "request_id",
+            "type",
+            format!("field `request_id` must be a string of 1-{MAX_REQUEST_ID_LEN} characters"),
+        )),
     }
 }
 

@@ -21,7 +21,8 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: &str, kind: &'static str, message: String) -> Self {
+    /// An error about `field` of the given kind (`type`, `range`, `missing`, …).
+    pub(crate) fn new(field: &str, kind: &'static str, message: String) -> Self {
         FieldError {
             field: field.to_string(),
             kind,
