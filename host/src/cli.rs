@@ -203,17 +203,9 @@ pub struct PredictArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
-    /// Registry directory to publish into.
-    #[arg(
-        long,
-        alias = "registry",
-        env = "REGISTRY_DIR",
-        default_value = "./registry"
-    )]
-    pub registry_dir: PathBuf,
-    /// Model name: artifacts go to REGISTRY_DIR/MODEL_NAME/.
-    #[arg(long, env = "MODEL_NAME", default_value = "churn")]
-    pub model_name: String,
+    /// Where to publish: artifacts go to REGISTRY_DIR/MODEL_NAME/.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Training data: a CSV file with a header row.
     #[arg(long, value_name = "FILE.csv", conflicts_with = "synthetic")]
     pub data: Option<PathBuf>,

@@ -102,24 +102,13 @@ fn main() -> ExitCode {
                     psi: args.psi_threshold,
                 },
             };
-            match commands::drift::drift(&options) {
-                Ok(summary) => {
-                    if args.json {
-                        println!(
-                            "{}",
-                            serde_json::to_string_pretty(&summary).unwrap_or_default()
-                        );
-                    } else {
-                        println!("{summary}");
-                    }
-                    if summary.report.drift {
-                        ExitCode::from(EXIT_DRIFT)
-                    } else {
-                        ExitCode::SUCCESS
-                    }
+            finish_with(commands::drift::drift(&options), args.json, |summary| {
+                if summary.report.drift {
+                    ExitCode::from(EXIT_DRIFT)
+                } else {
+                    ExitCode::SUCCESS
                 }
-                Err(e) => fail(&e),
-            }
+            })
         }
         Command::Inspect(args) => {
             match inspect::inspect(&args.file, modelhost::runtime::Limits::default()) {
@@ -148,17 +137,26 @@ fn finish<T: serde::Serialize + std::fmt::Display>(
     result: Result<T, CommandError>,
     json: bool,
 ) -> ExitCode {
+    finish_with(result, json, |_| ExitCode::SUCCESS)
+}
+
+/// Like [`finish`], with the exit status of a printed report chosen by `status`.
+fn finish_with<T: serde::Serialize + std::fmt::Display>(
+    result: Result<T, CommandError>,
+    json: bool,
+    status: impl FnOnce(&T) -> ExitCode,
+) -> ExitCode {
     match result {
-        Ok(report) if json => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).unwrap_or_default()
-            );
-            ExitCode::SUCCESS
-        }
         Ok(report) => {
-            println!("{report}");
-            ExitCode::SUCCESS
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                println!("{report}");
+            }
+            status(&report)
         }
         Err(e) => fail(&e),
     }
@@ -188,8 +186,8 @@ fn run_train(args: Box<modelhost::cli::TrainArgs>) -> ExitCode {
         },
     };
     let options = TrainOptions {
-        registry_dir: args.registry_dir,
-        model_name: args.model_name,
+        registry_dir: args.registry.registry_dir,
+        model_name: args.registry.model_name,
         source,
         target: args.target,
         features: args.features,

@@ -150,38 +150,6 @@ pub fn version_record_path(registry_dir: &Path, model_name: &str, version: &str)
     versions_dir(registry_dir, model_name).join(format!("{version}.json"))
 }
 
-/// Makes `versions/<version>.wasm` the live `model.wasm`, atomically.
-pub fn promote(registry_dir: &Path, model_name: &str, version: &str) -> std::io::Result<()> {
-    promote_checked(registry_dir, model_name, version, |_| Ok(())).map_err(|e| match e {
-        PromoteError::Read(e) | PromoteError::Write(e) => e,
-        PromoteError::Check(never) => never,
-    })
-}
-
-/// Why [`promote_checked`] did not promote.
-#[derive(Debug)]
-pub enum PromoteError<E> {
-    /// `versions/<version>.wasm` could not be read.
-    Read(std::io::Error),
-    /// The check refused the bytes.
-    Check(E),
-    /// `model.wasm` could not be replaced (it is unchanged).
-    Write(std::io::Error),
-}
-
-/// Like [`promote`], but `check` sees the bytes first; if it fails, nothing is written.
-pub fn promote_checked<E>(
-    registry_dir: &Path,
-    model_name: &str,
-    version: &str,
-    check: impl FnOnce(&[u8]) -> Result<(), E>,
-) -> Result<(), PromoteError<E>> {
-    let bytes = read_artifact(&version_path(registry_dir, model_name, version))
-        .map_err(PromoteError::Read)?;
-    check(&bytes).map_err(PromoteError::Check)?;
-    install_live(registry_dir, model_name, &bytes).map_err(PromoteError::Write)
-}
-
 /// Makes `bytes` the live `model.wasm` crash-safely, keeping an optional `model.wasm.sha256`
 /// true: the checksum file is removed first, then `model.wasm` is replaced ([`write_atomic`]),
 /// then the checksum is written again with the new digest. A crash at any instant leaves either

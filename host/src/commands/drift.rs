@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{CommandError, RegistryTarget};
-use crate::inspect::check_file;
 use crate::registry;
-use crate::runtime::{Limits, Runtime};
 use crate::telemetry::drift::{DriftReport, LoggedRow, Thresholds, drift_report, read_log_window};
 use crate::telemetry::predlog::FILE_NAME;
 
@@ -65,10 +63,8 @@ pub fn drift(options: &DriftOptions) -> Result<DriftSummary, CommandError> {
             registry::live_path(&target.registry_dir, &target.model_name)
         }
     };
-    let runtime = Runtime::new(Limits::default())
-        .map_err(|e| CommandError::Failed(format!("cannot start the wasm runtime: {e:#}")))?;
-    let (_, model) =
-        check_file(&model_path, &runtime).map_err(|e| CommandError::Data(e.to_string()))?;
+    let runtime = super::runtime()?;
+    let (_, model) = super::check_model(&model_path, &runtime)?;
 
     let mut log_files = Vec::new();
     for path in &options.logs {

@@ -14,6 +14,9 @@ pub mod versions;
 
 use std::path::{Path, PathBuf};
 
+use crate::inspect::check_file;
+use crate::model::Model;
+use crate::runtime::{Limits, Runtime};
 use crate::{EXIT_CONFIG, EXIT_DATA};
 
 /// Why a command failed, grouped by exit status.
@@ -65,6 +68,19 @@ impl RegistryTarget {
     pub fn model_dir(&self) -> PathBuf {
         self.registry_dir.join(&self.model_name)
     }
+}
+
+/// The wasm runtime a command checks and runs models with, with the server's default limits.
+/// Keep it alive while its models are used: it drives their time limit.
+fn runtime() -> Result<Runtime, CommandError> {
+    Runtime::new(Limits::default())
+        .map_err(|e| CommandError::Failed(format!("cannot start the wasm runtime: {e:#}")))
+}
+
+/// Reads and loads `path` exactly as the server would ([`check_file`]); a refusal is a data
+/// error naming the file and the reason.
+fn check_model(path: &Path, runtime: &Runtime) -> Result<(Vec<u8>, Model), CommandError> {
+    check_file(path, runtime).map_err(|e| CommandError::Data(e.to_string()))
 }
 
 /// Now, as RFC 3339 to the second.

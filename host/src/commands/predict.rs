@@ -1,8 +1,8 @@
 //! `modelhost predict`: batch scoring of a CSV or JSONL file through the same sandbox, checks
 //! and request validation as `POST /predict`.
 //!
-//! The model is checked like `inspect` ([`inspect::check_file`]). Rows are read one at a time
-//! (see [`rows`]), validated with [`prepare_row`], and scored [`BATCH_ROWS`] at a time with one
+//! The model is checked like `inspect` ([`check_file`](crate::inspect::check_file)). Rows are
+//! read one at a time (see [`rows`]), validated with [`prepare_row`], and scored [`BATCH_ROWS`] at a time with one
 //! [`Model::predict`] call per batch. Every input row gives exactly one output line, in input
 //! order: the `/predict` response ([`PredictResponse`]), or `{"row": n, "error": ...}` naming
 //! the row (1-based data row: CSV records after the header, JSONL lines) and the fields at
@@ -21,12 +21,10 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::CommandError;
-use crate::inspect::check_file;
 use crate::model::Model;
 use crate::model::response::{self, PredictResponse};
 use crate::model::schema::{FieldError, prepare_row};
 use crate::registry::AtomicFile;
-use crate::runtime::{Limits, Runtime};
 
 pub use rows::InputFormat;
 
@@ -98,10 +96,8 @@ pub fn predict(options: &PredictOptions) -> Result<PredictSummary, CommandError>
             ))
         })?,
     };
-    let runtime = Runtime::new(Limits::default())
-        .map_err(|e| CommandError::Failed(format!("cannot start the wasm runtime: {e:#}")))?;
-    let (_, model) =
-        check_file(&options.model, &runtime).map_err(|e| CommandError::Data(e.to_string()))?;
+    let runtime = super::runtime()?;
+    let (_, model) = super::check_model(&options.model, &runtime)?;
     let input = std::fs::File::open(&options.input)
         .map_err(|e| CommandError::Data(format!("cannot read {}: {e}", options.input.display())))?;
     let rows = rows::read(format, input, &options.input, model.info())?;

@@ -1,7 +1,8 @@
 //! `modelhost publish FILE.wasm`: the safe way to drop in a model built elsewhere.
 //!
-//! The file is checked exactly as `inspect` checks it ([`inspect::check_file`]: ABI checks,
-//! compile, info document, self-test in the sandbox), its `info.name` must be the model name,
+//! The file is checked exactly as `inspect` checks it
+//! ([`check_file`](crate::inspect::check_file): ABI checks, compile, info document, self-test
+//! in the sandbox), its `info.name` must be the model name,
 //! and its `info.version` must be usable as a file name and must not already name different
 //! bytes. Only then is anything written, in this order and each file crash-safely:
 //! `versions/<v>.wasm`, `versions/<v>.json`, a `publish` line in `history.jsonl`, and finally
@@ -17,11 +18,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{CommandError, RegistryTarget, now_rfc3339};
-use crate::inspect::check_file;
 use crate::model::sha256_hex;
 use crate::registry::history;
 use crate::registry::{self};
-use crate::runtime::{Limits, Runtime};
 
 /// What `publish` needs.
 #[derive(Debug, Clone)]
@@ -76,10 +75,8 @@ pub fn publish(options: &PublishOptions) -> Result<PublishReport, CommandError> 
         model_name,
     } = &options.target;
     let file = &options.file;
-    let runtime = Runtime::new(Limits::default())
-        .map_err(|e| CommandError::Failed(format!("cannot start the wasm runtime: {e:#}")))?;
-    let (bytes, model) =
-        check_file(file, &runtime).map_err(|e| CommandError::Data(e.to_string()))?;
+    let runtime = super::runtime()?;
+    let (bytes, model) = super::check_model(file, &runtime)?;
     let info = model.info();
     if info.name != *model_name {
         return Err(CommandError::Data(format!(

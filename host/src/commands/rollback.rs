@@ -6,7 +6,7 @@
 //! walk further back instead of toggling between two versions. The current version is
 //! identified by the sha256 of `model.wasm`, never assumed from the last history line. The
 //! target's file must match its recorded sha256 and pass the server's load checks before it is
-//! promoted (atomically, via [`registry::promote_checked`], which keeps an operator's
+//! promoted (atomically, via [`registry::install_live`], which keeps an operator's
 //! `model.wasm.sha256` true); then a `rollback` line is appended to the history.
 
 use std::fmt;
@@ -16,9 +16,8 @@ use serde_json::json;
 
 use super::{CommandError, RegistryTarget, now_rfc3339};
 use crate::model::{Model, sha256_hex};
+use crate::registry;
 use crate::registry::history::{self, HistoryEntry, Live};
-use crate::registry::{self, PromoteError};
-use crate::runtime::{Limits, Runtime};
 
 /// What `rollback` needs.
 #[derive(Debug, Clone)]
@@ -122,38 +121,26 @@ pub fn rollback(options: &RollbackOptions) -> Result<RollbackReport, CommandErro
     }
 
     let recorded_sha = recorded_sha256(&options.target, &entries, &version)?;
-    let runtime = Runtime::new(Limits::default())
-        .map_err(|e| CommandError::Failed(format!("cannot start the wasm runtime: {e:#}")))?;
+    let runtime = super::runtime()?;
     let path = registry::version_path(registry_dir, model_name, &version);
-    let mut sha256 = String::new();
-    registry::promote_checked(registry_dir, model_name, &version, |bytes| {
-        sha256 = sha256_hex(bytes);
-        if let Some(recorded) = recorded_sha.as_deref().filter(|r| *r != sha256) {
-            return Err(CommandError::Failed(format!(
-                "{} does not match its recorded sha256 (recorded {recorded}, file {sha256}); not promoted",
-                path.display()
-            )));
-        }
-        Model::load(&runtime, bytes, path.clone()).map_err(|e| {
-            CommandError::Failed(format!(
-                "{} would be refused ({}): {e}; not promoted",
-                path.display(),
-                e.reason()
-            ))
-        })?;
-        Ok(())
-    })
-    .map_err(|e| match e {
-        PromoteError::Read(source) => CommandError::Io {
-            path: path.clone(),
-            source,
-        },
-        PromoteError::Check(error) => error,
-        PromoteError::Write(source) => CommandError::Io {
-            path: registry::live_path(registry_dir, model_name),
-            source,
-        },
+    let bytes = registry::read_artifact(&path).map_err(CommandError::io(&path))?;
+    let sha256 = sha256_hex(&bytes);
+    if let Some(recorded) = recorded_sha.as_deref().filter(|r| *r != sha256) {
+        return Err(CommandError::Failed(format!(
+            "{} does not match its recorded sha256 (recorded {recorded}, file {sha256}); not promoted",
+            path.display()
+        )));
+    }
+    Model::load(&runtime, &bytes, path.clone()).map_err(|e| {
+        CommandError::Failed(format!(
+            "{} would be refused ({}): {e}; not promoted",
+            path.display(),
+            e.reason()
+        ))
     })?;
+    registry::install_live(registry_dir, model_name, &bytes).map_err(CommandError::io(
+        &registry::live_path(registry_dir, model_name),
+    ))?;
 
     let line = json!({
         "event": "rollback",

@@ -529,7 +529,7 @@ fn job_and_cron_job_commands_parse_and_use_the_mounted_directories() {
     };
     let job_mounts = mounts(train);
     assert_eq!(
-        train_args.registry_dir,
+        train_args.registry.registry_dir,
         PathBuf::from(&job_mounts["registry"])
     );
     assert_eq!(
