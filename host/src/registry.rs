@@ -95,11 +95,7 @@ pub fn append_history(
     line: &serde_json::Value,
 ) -> std::io::Result<()> {
     let path = history_path(registry_dir, model_name);
-    let mut text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e),
-    };
+    let mut text = read_history_text(registry_dir, model_name)?;
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
@@ -113,16 +109,18 @@ pub fn read_history(
     registry_dir: &Path,
     model_name: &str,
 ) -> std::io::Result<Vec<serde_json::Value>> {
-    let path = history_path(registry_dir, model_name);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    Ok(text
+    Ok(read_history_text(registry_dir, model_name)?
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())
         .collect())
+}
+
+/// The text of `history.jsonl`; empty when there is none yet.
+fn read_history_text(registry_dir: &Path, model_name: &str) -> std::io::Result<String> {
+    match std::fs::read_to_string(history_path(registry_dir, model_name)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        read => read,
+    }
 }
 
 /// Whether `version` can name files in `versions/`: 1-128 ASCII letters, digits, `.`, `_`, `-`
@@ -148,6 +146,47 @@ pub fn version_path(registry_dir: &Path, model_name: &str, version: &str) -> Pat
 /// `registry_dir/model_name/versions/<version>.json`.
 pub fn version_record_path(registry_dir: &Path, model_name: &str, version: &str) -> PathBuf {
     versions_dir(registry_dir, model_name).join(format!("{version}.json"))
+}
+
+/// What [`store_version`] writes.
+pub struct VersionWrite<'a> {
+    pub version: &'a str,
+    /// The artifact.
+    pub bytes: &'a [u8],
+    /// `versions/<version>.json`.
+    pub record: &'a serde_json::Value,
+    /// The `history.jsonl` line.
+    pub history_line: &'a serde_json::Value,
+    /// False when `versions/<version>.wasm` and its record are already stored.
+    pub store_files: bool,
+    /// Whether the bytes then become the live `model.wasm`.
+    pub promote: bool,
+}
+
+/// Stores a version the way train and publish do, each file crash-safely and in this order:
+/// `versions/<v>.wasm`, `versions/<v>.json` (both unless already stored), the history line, and
+/// — when promoting — `model.wasm`. A crash at any point leaves the previous live model in
+/// place. On failure, the file that could not be written and why.
+pub fn store_version(
+    registry_dir: &Path,
+    model_name: &str,
+    write: &VersionWrite<'_>,
+) -> Result<(), (PathBuf, std::io::Error)> {
+    let at = |path: PathBuf| move |e| (path, e);
+    if write.store_files {
+        let artifact = version_path(registry_dir, model_name, write.version);
+        write_atomic(&artifact, write.bytes).map_err(at(artifact.clone()))?;
+        let record = version_record_path(registry_dir, model_name, write.version);
+        let pretty = serde_json::to_vec_pretty(write.record).unwrap_or_default();
+        write_atomic(&record, &pretty).map_err(at(record.clone()))?;
+    }
+    append_history(registry_dir, model_name, write.history_line)
+        .map_err(at(history_path(registry_dir, model_name)))?;
+    if write.promote {
+        install_live(registry_dir, model_name, write.bytes)
+            .map_err(at(live_path(registry_dir, model_name)))?;
+    }
+    Ok(())
 }
 
 /// Makes `bytes` the live `model.wasm` crash-safely, keeping an optional `model.wasm.sha256`

@@ -225,8 +225,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         gate,
         metrics,
         sha256,
-        artifact: registry::versions_dir(&options.registry_dir, &options.model_name)
-            .join(format!("{}.wasm", info.version)),
+        artifact: registry::version_path(&options.registry_dir, &options.model_name, &info.version),
         size_bytes: bytes.len(),
         data: summary,
         n_train: train_rows.n_rows(),
@@ -347,12 +346,6 @@ fn publish_run(
     outcome: &TrainOutcome,
     bytes: &[u8],
 ) -> Result<(), TrainError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| TrainError::Io { path, source }
-    };
-    let versions = registry::versions_dir(&options.registry_dir, &options.model_name);
-    registry::write_atomic(&outcome.artifact, bytes).map_err(io(&outcome.artifact))?;
     let trained_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let source = match &options.source {
         DataSource::Synthetic { n_rows } => json!({"synthetic": n_rows}),
@@ -374,19 +367,20 @@ fn publish_run(
         "passed": outcome.gate.passed,
         "promoted": outcome.promoted,
     });
-    let metadata = versions.join(format!("{}.json", outcome.version));
-    let pretty = serde_json::to_vec_pretty(&record).unwrap_or_default();
-    registry::write_atomic(&metadata, &pretty).map_err(io(&metadata))?;
-    let history = registry::history_path(&options.registry_dir, &options.model_name);
     let mut line = serde_json::Map::new();
     line.insert("event".to_string(), json!("train"));
     line.extend(record.as_object().cloned().unwrap_or_default());
-    registry::append_history(&options.registry_dir, &options.model_name, &line.into())
-        .map_err(io(&history))?;
-    if outcome.promoted {
-        let live = registry::live_path(&options.registry_dir, &options.model_name);
-        registry::install_live(&options.registry_dir, &options.model_name, bytes)
-            .map_err(io(&live))?;
-    }
-    Ok(())
+    registry::store_version(
+        &options.registry_dir,
+        &options.model_name,
+        &registry::VersionWrite {
+            version: &outcome.version,
+            bytes,
+            record: &record,
+            history_line: &line.into(),
+            store_files: true,
+            promote: outcome.promoted,
+        },
+    )
+    .map_err(|(path, source)| TrainError::Io { path, source })
 }

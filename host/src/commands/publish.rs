@@ -144,18 +144,19 @@ pub fn publish(options: &PublishOptions) -> Result<PublishReport, CommandError> 
         "from_sha256": live.sha256(),
         "promoted": true,
     });
-    if !stored {
-        registry::write_atomic(&artifact, &bytes).map_err(CommandError::io(&artifact))?;
-        let metadata = registry::version_record_path(registry_dir, model_name, &version);
-        let pretty = serde_json::to_vec_pretty(&record).unwrap_or_default();
-        registry::write_atomic(&metadata, &pretty).map_err(CommandError::io(&metadata))?;
-    }
-    registry::append_history(registry_dir, model_name, &record).map_err(CommandError::io(
-        &registry::history_path(registry_dir, model_name),
-    ))?;
-    let live_path = registry::live_path(registry_dir, model_name);
-    registry::install_live(registry_dir, model_name, &bytes)
-        .map_err(CommandError::io(&live_path))?;
+    registry::store_version(
+        registry_dir,
+        model_name,
+        &registry::VersionWrite {
+            version: &version,
+            bytes: &bytes,
+            record: &record,
+            history_line: &record,
+            store_files: !stored,
+            promote: true,
+        },
+    )
+    .map_err(|(path, source)| CommandError::Io { path, source })?;
     Ok(report)
 }
 

@@ -107,13 +107,7 @@ impl HistoryEntry {
 /// (Like [`read_history`](super::read_history), but numbering lines by their place in the
 /// file.)
 pub fn read_entries(registry_dir: &Path, model_name: &str) -> std::io::Result<Vec<HistoryEntry>> {
-    let path = super::history_path(registry_dir, model_name);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    Ok(text
+    Ok(super::read_history_text(registry_dir, model_name)?
         .lines()
         .enumerate()
         .filter_map(|(i, line)| {
