@@ -280,7 +280,8 @@ pub async fn infer(
         .map_err(|e| AppError::BadRequest(format!("invalid inference request: {e}")))?;
     let wanted = wanted_outputs(&request)?;
 
-    let columns = feature_columns(&model, &request, &mut binary).map_err(AppError::BadRequest)?;
+    let mut columns =
+        feature_columns(&model, &request, &mut binary).map_err(AppError::BadRequest)?;
     if !binary.is_empty() {
         return Err(AppError::BadRequest(format!(
             "{} bytes of binary data follow the inputs that no input claims",
@@ -301,8 +302,9 @@ pub async fn infer(
         let object: Map<String, Value> = info
             .features
             .iter()
-            .zip(&columns)
-            .map(|(feature, column)| (feature.name.clone(), column[row].clone()))
+            .zip(columns.iter_mut())
+            // Each cell is used once: moved out, not copied.
+            .map(|(feature, column)| (feature.name.clone(), std::mem::take(&mut column[row])))
             .collect();
         match prepare_row(info, &object) {
             Ok(prepared) => rows.push((format!("{base_id}/{row}"), prepared)),
@@ -322,22 +324,23 @@ pub async fn infer(
     let mut outputs = Vec::with_capacity(wanted.len());
     let mut tail = Vec::new();
     for output in &wanted {
-        let (datatype, data, bytes) = if output.name == OUTPUT_PROBABILITY {
-            let p = &scored.probabilities;
-            ("FP64", json!(p), tensor::fp64_bytes(p))
-        } else {
-            (
-                "INT64",
-                json!(predictions),
-                tensor::int64_bytes(&predictions),
-            )
-        };
+        let probability = output.name == OUTPUT_PROBABILITY;
+        let datatype = if probability { "FP64" } else { "INT64" };
+        // Only the form the client asked for is built: JSON data, or bytes after the JSON.
         let (parameters, data) = if output.binary {
-            let size = json!({ "binary_data_size": bytes.len() });
+            let bytes = if probability {
+                tensor::fp64_bytes(&scored.probabilities)
+            } else {
+                tensor::int64_bytes(&predictions)
+            };
+            let mut size = Map::new();
+            size.insert("binary_data_size".to_string(), json!(bytes.len()));
             tail.extend(bytes);
-            (size.as_object().cloned(), None)
+            (Some(size), None)
+        } else if probability {
+            (None, Some(json!(scored.probabilities)))
         } else {
-            (None, Some(data))
+            (None, Some(json!(predictions)))
         };
         outputs.push(InferOutput {
             name: output.name.to_string(),
