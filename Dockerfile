@@ -2,14 +2,13 @@
 #   docker build -t churn-api:v1 .        (then: minikube image load churn-api:v1)
 #   docker run --rm -p 8000:8000 churn-api:v1
 
-# ---- build: Rust 1.95 with the wasm target -------------------------------------------------
+# ---- build: Rust 1.95 (no wasm target: the kernel template is committed) -------------------
 FROM rust:1.95.0-slim-bookworm AS build
 WORKDIR /src
-RUN rustup target add wasm32-unknown-unknown
 
 # Dependency layer: manifests and stub sources only, so source edits reuse the compiled crates.
 COPY Cargo.toml Cargo.lock rust-toolchain.toml ./
-COPY host/Cargo.toml host/
+COPY host/Cargo.toml host/build.rs host/
 COPY models-wasm/abi/Cargo.toml models-wasm/abi/
 COPY models-wasm/logreg/Cargo.toml models-wasm/logreg/
 COPY train/Cargo.toml train/
@@ -20,7 +19,7 @@ RUN mkdir -p host/src host/benches models-wasm/abi/src models-wasm/logreg/src tr
     && cargo build --release --locked -p modelhost \
     && rm -rf host/src host/benches models-wasm/abi/src models-wasm/logreg/src train/src
 
-# The real sources; build.rs compiles the wasm kernel template as part of this build.
+# The real sources, the committed kernel template (models-wasm/logreg/template/) among them.
 COPY . .
 RUN touch host/src/main.rs host/src/lib.rs models-wasm/abi/src/lib.rs models-wasm/logreg/src/lib.rs train/src/lib.rs \
     && cargo build --release --locked -p modelhost \

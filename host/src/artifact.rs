@@ -1,6 +1,8 @@
 //! The artifact builder: fitted parameters + info document → a self-contained `model.wasm`.
 //!
-//! The logistic-regression kernel is compiled once, by `build.rs`, into a template module whose
+//! The logistic-regression kernel is compiled once into a template module, committed as
+//! `models-wasm/logreg/template/modelhost_logreg.wasm` (so a build needs no wasm target;
+//! `models-wasm/build-template.sh --check` proves it equals a fresh build), whose
 //! data segment holds an empty parameter block (see `modelhost_abi::params`). Building an
 //! artifact copies the template and overwrites that block in place. Nothing is re-linked or
 //! re-encoded and nothing time-dependent is written, so the same parameters always give the same
@@ -14,7 +16,10 @@ use modelhost_abi::params::{BLOCK_SIZE, FittedFeature, MAGIC, ParamView, encode_
 use modelhost_abi::{UNKNOWN_CATEGORY, status};
 
 /// The compiled kernel template, with an empty parameter block.
-pub const KERNEL_TEMPLATE: &[u8] = include_bytes!(env!("KERNEL_TEMPLATE_WASM"));
+pub const KERNEL_TEMPLATE: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../models-wasm/logreg/template/modelhost_logreg.wasm"
+));
 
 /// Why an artifact could not be built.
 #[derive(Debug, thiserror::Error)]
