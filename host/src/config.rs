@@ -24,6 +24,9 @@ pub struct Config {
     pub host: IpAddr,
     pub port: u16,
     pub registry_dir: PathBuf,
+    /// True when no flag, variable or file set `registry_dir`: it is then looked for in the
+    /// working directory's ancestors too ([`Config::locate_default_registry`]).
+    pub registry_dir_is_default: bool,
     pub log_dir: PathBuf,
     /// A read-only registry whose model is copied into an empty `registry_dir` at startup
     /// (see [`crate::registry::seed`]); `None`: no seeding.
@@ -80,6 +83,7 @@ impl fmt::Debug for Config {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("registry_dir", &self.registry_dir)
+            .field("registry_dir_is_default", &self.registry_dir_is_default)
             .field("log_dir", &self.log_dir)
             .field("seed_dir", &self.seed_dir)
             .field(
@@ -121,6 +125,25 @@ impl Config {
     /// `REGISTRY_DIR/MODEL_NAME`.
     pub fn model_dir(&self) -> PathBuf {
         self.registry_dir.join(&self.model_name)
+    }
+
+    /// With the default `registry_dir` (`./registry`) and no such directory in `cwd`, the
+    /// nearest `registry/` above `cwd` that holds `MODEL_NAME` is used instead, the way git
+    /// finds `.git`: a server started with default settings anywhere in a checkout serves the
+    /// committed default model. Returns the directory it switched to, if any. An explicit
+    /// setting is never second-guessed.
+    pub fn locate_default_registry(&mut self, cwd: &Path) -> Option<PathBuf> {
+        if !self.registry_dir_is_default || cwd.join(&self.registry_dir).is_dir() {
+            return None;
+        }
+        let relative = self.registry_dir.strip_prefix(".").unwrap_or(&self.registry_dir);
+        let found = cwd
+            .ancestors()
+            .skip(1)
+            .map(|dir| dir.join(relative))
+            .find(|dir| dir.join(&self.model_name).is_dir())?;
+        self.registry_dir = found.clone();
+        Some(found)
     }
 }
 
@@ -339,6 +362,9 @@ pub fn resolve(
         Some(path) => read_toml(path)?,
         None => BTreeMap::new(),
     };
+    let is_default = |s: &Setting| {
+        !flags.contains_key(s.key) && env(s.env).is_none() && !file.contains_key(s.key)
+    };
     let raw = |s: &Setting| -> (String, String) {
         // (value, where it came from, for messages)
         if let Some(v) = flags.get(s.key) {
@@ -440,6 +466,10 @@ pub fn resolve(
         }
     };
     let registry_dir = dir("registry_dir")?;
+    let registry_dir_is_default = SETTINGS
+        .iter()
+        .find(|s| s.key == "registry_dir")
+        .is_some_and(is_default);
     let log_dir = dir("log_dir")?;
     let seed_dir = Some(get("seed_dir").0)
         .filter(|d| !d.trim().is_empty())
@@ -461,6 +491,7 @@ pub fn resolve(
         host,
         port,
         registry_dir,
+        registry_dir_is_default,
         log_dir,
         seed_dir,
         monitoring_token,
@@ -511,9 +542,15 @@ fn read_toml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
         reason,
     };
     let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| file_error(e.message().to_string()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let at = e.span().map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: ")
+        });
+        file_error(format!("{}{}", at.unwrap_or_default(), e.message()))
+    })?;
     let mut values = BTreeMap::new();
     for (key, value) in table {
         if !SETTINGS.iter().any(|s| s.key == key) {

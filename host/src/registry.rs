@@ -6,10 +6,12 @@
 //! [`history`] for reading it). This module reads and writes files and describes them; it never
 //! compiles anything and never touches the active model.
 
+mod absence;
 mod atomic;
 pub mod history;
 pub mod seed;
 
+pub use absence::Absence;
 pub use atomic::{AtomicFile, write_atomic};
 
 use std::io::Read;

@@ -191,19 +191,49 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
 }
 
 /// Runs the server until SIGTERM or Ctrl-C.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
+    if let Ok(cwd) = std::env::current_dir()
+        && let Some(found) = config.locate_default_registry(&cwd)
+    {
+        tracing::info!(
+            registry = %found.display(),
+            "no ./registry here; serving the registry found above the working directory"
+        );
+    }
     if config.monitoring_token.is_none() {
         tracing::warn!("MONITORING_TOKEN is not set; monitoring endpoints will be open");
     }
-    let server = start(&config).await?;
-    shutdown_signal().await;
-    tracing::info!("shutdown signal received");
+    let mut server = start(&config).await?;
+    let signal = shutdown_signal().await;
+    tracing::info!(?signal, "shutdown signal received");
+    if signal == Signal::Interrupt {
+        // Ctrl-C is a person at a terminal, not a load balancer to be given time: no delay.
+        server.shutdown_delay = Duration::ZERO;
+    }
+    // Whatever the first signal, an interrupt during the graceful stop ends the process now.
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::warn!("second interrupt: exiting without waiting for the graceful stop");
+            std::process::exit(130);
+        }
+    });
     server.shutdown().await
 }
 
-async fn shutdown_signal() {
+/// The signal that asked the server to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM (Kubernetes, systemd, `kill`).
+    Terminate,
+}
+
+async fn shutdown_signal() -> Signal {
     let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     };
     #[cfg(unix)]
     let term = async {
@@ -217,7 +247,7 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        _ = ctrl_c => Signal::Interrupt,
+        _ = term => Signal::Terminate,
     }
 }

@@ -344,3 +344,48 @@ fn edge_time_limits_have_defaults_and_bounds() {
         "invalid --queue-timeout-ms=\"soon\": expected a whole number from 0 to 600000"
     );
 }
+
+#[test]
+fn bad_toml_names_its_line_and_column() {
+    let file = toml_file("port = 8000\nmodel_name = \"churn\"\nlog_level = info\n");
+    let err = resolve(Some(file.path()), &env_of(&[]), &Flags::new()).unwrap_err();
+    assert!(err.to_string().contains(": line 3, column "), "{err}");
+    assert!(
+        err.to_string().contains(&file.path().display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_default_registry_is_found_above_the_working_directory() {
+    let checkout = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(checkout.path().join("registry/churn")).unwrap();
+    let deep = checkout.path().join("host/src");
+    std::fs::create_dir_all(&deep).unwrap();
+
+    let mut config = resolve(None, &env_of(&[]), &Flags::new()).unwrap();
+    assert!(config.registry_dir_is_default);
+    let found = config.locate_default_registry(&deep);
+    assert_eq!(found, Some(checkout.path().join("registry")));
+    assert_eq!(config.registry_dir, checkout.path().join("registry"));
+
+    // A registry in the working directory itself wins, as `./registry` always did.
+    let mut config = resolve(None, &env_of(&[]), &Flags::new()).unwrap();
+    assert_eq!(config.locate_default_registry(checkout.path()), None);
+    assert_eq!(config.registry_dir, PathBuf::from("./registry"));
+
+    // A registry above that lacks MODEL_NAME is not taken.
+    let mut config = resolve(None, &env_of(&[("MODEL_NAME", "fraud")]), &Flags::new()).unwrap();
+    assert_eq!(config.locate_default_registry(&deep), None);
+
+    // An explicit setting is never replaced, even when it does not exist.
+    for (env, flags) in [
+        (env_of(&[("REGISTRY_DIR", "./registry")]), Flags::new()),
+        (env_of(&[]), flags(&[("registry_dir", "./registry")])),
+    ] {
+        let mut config = resolve(None, &env, &flags).unwrap();
+        assert!(!config.registry_dir_is_default);
+        assert_eq!(config.locate_default_registry(&deep), None);
+        assert_eq!(config.registry_dir, PathBuf::from("./registry"));
+    }
+}

@@ -146,9 +146,11 @@ pub(super) fn chosen_request_id(
 /// Why nothing is serving, for 503 bodies.
 pub(super) fn not_serving_reason(state: &AppState) -> String {
     let shared = &state.inner;
-    match shared.active.status().last_error {
-        Some(error) => format!("no model is serving: the last candidate was refused: {error}"),
-        None => format!(
+    let status = shared.active.status();
+    match (status.last_error, status.waiting) {
+        (Some(error), _) => format!("no model is serving: the last candidate was refused: {error}"),
+        (None, Some(waiting)) => format!("no model is serving yet: {waiting}"),
+        (None, None) => format!(
             "no model is serving yet: waiting for {}",
             shared.model_path.display()
         ),

@@ -19,6 +19,8 @@ pub struct SlotStatus {
     pub swaps: u64,
     /// Refused candidates.
     pub rejections: u64,
+    /// While there is no artifact to load: why (what was looked at, what the registry holds).
+    pub waiting: Option<String>,
 }
 
 /// The serving model. Readers take a cheap snapshot (`Arc<Model>`) and keep it for the whole
@@ -67,6 +69,11 @@ impl ActiveModel {
         let mut status = self.lock_status();
         status.last_error = None;
         status.last_error_at = None;
+    }
+
+    /// Records why there is nothing to load yet (`None`: an artifact is there).
+    pub fn set_waiting(&self, waiting: Option<String>) {
+        self.lock_status().waiting = waiting;
     }
 
     /// A copy of the status.

@@ -154,7 +154,10 @@ impl Watcher {
                 Ok(None) => return self.missing(seen),
                 Err(reason) => return self.stat_failed(seen, reason),
             };
-            seen.missing_warned = false;
+            if seen.missing_warned {
+                seen.missing_warned = false;
+                self.active.set_waiting(None);
+            }
             seen.stat_error = None;
             if seen.trusts(&snapshot) {
                 return self.report_if_quiet(seen);

@@ -134,7 +134,15 @@ impl Watcher {
                     "live artifact is missing; still serving the loaded model"
                 ),
                 None => {
-                    tracing::warn!(path = %self.path.display(), "no model artifact yet; waiting for one")
+                    let absence =
+                        crate::registry::Absence::survey(&self.registry_dir, &self.model_name);
+                    tracing::warn!(
+                        path = %self.path.display(),
+                        registry_exists = absence.registry_exists,
+                        models = ?absence.models,
+                        "{absence}; waiting for one"
+                    );
+                    self.active.set_waiting(Some(absence.to_string()));
                 }
             }
         }

@@ -86,14 +86,27 @@ impl Pod {
 }
 
 /// A child process whose output is collected by a thread, killed if still running on drop.
-struct Process {
+pub(crate) struct Process {
     child: Child,
     output: Arc<Mutex<Vec<String>>>,
 }
 
 impl Process {
-    fn spawn(args: &[String], env: &BTreeMap<String, String>) -> Process {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_modelhost"))
+    pub(crate) fn spawn(args: &[String], env: &BTreeMap<String, String>) -> Process {
+        Process::spawn_in(args, env, None)
+    }
+
+    /// Like [`Process::spawn`], in the working directory `cwd` (else this process's).
+    pub(crate) fn spawn_in(
+        args: &[String],
+        env: &BTreeMap<String, String>,
+        cwd: Option<&Path>,
+    ) -> Process {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_modelhost"));
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
+        let mut child = command
             .args(args)
             .env_clear()
             .envs(env)
@@ -116,12 +129,12 @@ impl Process {
         Process { child, output }
     }
 
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         self.output.lock().unwrap().join("\n")
     }
 
     /// Polls until the process exits; `None` if it still runs after `timeout`.
-    fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+    pub(crate) fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -135,7 +148,7 @@ impl Process {
     }
 
     /// `http://addr` from the "modelhost listening" log line.
-    fn address(&mut self, timeout: Duration) -> String {
+    pub(crate) fn address(&mut self, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let found = self.output.lock().unwrap().iter().find_map(|line| {
@@ -159,8 +172,13 @@ impl Process {
     }
 
     fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends the signal `name` (`TERM`, `INT`, …) with kill(1).
+    pub(crate) fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([format!("-{name}"), self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());

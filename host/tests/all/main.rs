@@ -11,5 +11,7 @@ mod k8s_e2e;
 mod kernel;
 mod oip;
 mod ops;
+mod readme;
+mod startup;
 mod swap;
 mod train;
