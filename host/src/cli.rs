@@ -103,8 +103,9 @@ pub enum Command {
     /// line per input row, in input order, with the /predict fields (request_id from the row,
     /// else "row-<n>"; model_version; prediction; probability; latency_ms, the row's share of
     /// its batch; features; ts). An invalid row gives {"row": n, "error": "row n: field ...",
-    /// "fields": [...]} in its place and the run goes on; rows are 1-based data rows (CSV
-    /// records after the header, JSONL line numbers).
+    /// "fields": [...]} in its place and the run goes on, each field named as in a 422 answer
+    /// ({"loc": [n, field], "field", "type", "msg"}); rows are 1-based data rows (CSV records
+    /// after the header, JSONL line numbers).
     ///
     /// Exit status: 0 every row scored; 65 at least one row was invalid (all lines written, the
     /// first errors are listed on stderr), or the model or input file is unreadable or refused;
@@ -127,6 +128,9 @@ pub enum Command {
 }
 
 /// Where a model's registry folder is.
+///
+/// `hide_env_values`: clap otherwise renders the variable's current value into the help, as
+/// `[env: REGISTRY_DIR=]` when it is unset; the help names the variable, as `serve --help` does.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RegistryArgs {
     /// Registry directory.
@@ -134,11 +138,17 @@ pub struct RegistryArgs {
         long,
         alias = "registry",
         env = "REGISTRY_DIR",
+        hide_env_values = true,
         default_value = "./registry"
     )]
     pub registry_dir: PathBuf,
     /// Model name: the model's files are in REGISTRY_DIR/MODEL_NAME/.
-    #[arg(long, env = "MODEL_NAME", default_value = "churn")]
+    #[arg(
+        long,
+        env = "MODEL_NAME",
+        hide_env_values = true,
+        default_value = "churn"
+    )]
     pub model_name: String,
 }
 

@@ -10,31 +10,32 @@ use crate::registry;
 use crate::runtime::Limits;
 use crate::runtime::{LoadError, Runtime};
 
-/// Why a file would not be accepted as a model.
+/// Why a file would not be accepted as a model. The message says the cause; it is not also
+/// exposed as a source, so printing the chain says it once (see [`crate::error::chain`]).
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     /// The file could not be read (or is larger than any artifact may be).
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file was read but fails a load-time check.
-    #[error("{} would be refused ({}): {source}", path.display(), source.reason())]
-    Refused { path: PathBuf, source: LoadError },
+    #[error("{} would be refused ({}): {error}", path.display(), error.reason())]
+    Refused { path: PathBuf, error: LoadError },
 }
 
 /// Reads `path` and loads it exactly as the server would (ABI checks, compile, info, self-test).
 /// Returns the bytes and the loaded model.
 pub fn check_file(path: &Path, runtime: &Runtime) -> Result<(Vec<u8>, Model), CheckError> {
-    let bytes = registry::read_artifact(path).map_err(|source| CheckError::Read {
+    let bytes = registry::read_artifact(path).map_err(|error| CheckError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let model =
-        Model::load(runtime, &bytes, path.to_path_buf()).map_err(|source| CheckError::Refused {
+        Model::load(runtime, &bytes, path.to_path_buf()).map_err(|error| CheckError::Refused {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
     Ok((bytes, model))
 }

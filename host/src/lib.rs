@@ -16,14 +16,18 @@
 //! - [`commands`]: `rollback`, `versions`, `publish` (registry upkeep) and `predict` (batch
 //!   scoring through the same sandbox).
 //! - [`telemetry`]: logging setup.
+//! - [`error`]: how an error and its causes are printed, once each.
+//! - [`output`]: standard output that ends quietly when its reader goes away.
 
 pub mod artifact;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod error;
 pub mod http;
 pub mod inspect;
 pub mod model;
+pub mod output;
 pub mod registry;
 pub mod runtime;
 pub mod serve;

@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use modelhost::cli::{Cli, Command};
 use modelhost::commands::{self, CommandError};
+use modelhost::output::eprint_line;
 use modelhost::training::{self, DataSource, TrainError, TrainOptions};
 use modelhost::{
-    EXIT_CONFIG, EXIT_DATA, EXIT_DRIFT, EXIT_GATE_REFUSED, config, inspect, serve, telemetry,
+    EXIT_CONFIG, EXIT_DATA, EXIT_DRIFT, EXIT_GATE_REFUSED, config, error, inspect, output, serve,
+    telemetry,
 };
 
 fn main() -> ExitCode {
@@ -30,7 +32,7 @@ fn main() -> ExitCode {
             let config = match config::resolve(args.config.as_deref(), &env, &args.flags) {
                 Ok(config) => config,
                 Err(e) => {
-                    eprintln!("modelhost: {e}");
+                    eprint_line(&format!("modelhost: {}", error::chain(&e)));
                     return ExitCode::from(EXIT_CONFIG as u8);
                 }
             };
@@ -38,15 +40,19 @@ fn main() -> ExitCode {
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
                 Err(e) => {
-                    eprintln!("modelhost: cannot start the async runtime: {e}");
+                    eprint_line(&format!(
+                        "modelhost: cannot start the async runtime: {}",
+                        error::chain(&e)
+                    ));
                     return ExitCode::FAILURE;
                 }
             };
             match runtime.block_on(serve::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!("{e:#}");
-                    eprintln!("modelhost: {e:#}");
+                    let message = error::chain(e.as_ref());
+                    tracing::error!("{message}");
+                    eprint_line(&format!("modelhost: {message}"));
                     ExitCode::FAILURE
                 }
             }
@@ -79,7 +85,7 @@ fn main() -> ExitCode {
             };
             match commands::predict::predict(&options) {
                 Ok(summary) => {
-                    eprintln!("modelhost: {summary}");
+                    eprint_line(&format!("modelhost: {summary}"));
                     if summary.failed == 0 {
                         ExitCode::SUCCESS
                     } else {
@@ -113,18 +119,15 @@ fn main() -> ExitCode {
         Command::Inspect(args) => {
             match inspect::inspect(&args.file, modelhost::runtime::Limits::default()) {
                 Ok(report) => {
-                    if args.json {
-                        println!(
-                            "{}",
-                            serde_json::to_string_pretty(&report).unwrap_or_default()
-                        );
+                    let text = if args.json {
+                        json_text(&report)
                     } else {
-                        print_inspect_summary(&report);
-                    }
-                    ExitCode::SUCCESS
+                        inspect_summary(&report)
+                    };
+                    print_report(&text, ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    eprintln!("modelhost: {e:#}");
+                    eprint_line(&format!("modelhost: {}", error::chain(e.as_ref())));
                     ExitCode::FAILURE
                 }
             }
@@ -148,32 +151,51 @@ fn finish_with<T: serde::Serialize + std::fmt::Display>(
 ) -> ExitCode {
     match result {
         Ok(report) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
-                );
+            let text = if json {
+                json_text(&report)
             } else {
-                println!("{report}");
-            }
-            status(&report)
+                format!("{report}\n")
+            };
+            print_report(&text, status(&report))
         }
         Err(e) => fail(&e),
     }
 }
 
-fn fail(error: &CommandError) -> ExitCode {
-    eprintln!("modelhost: {error}");
-    ExitCode::from(error.exit_code())
+fn fail(e: &CommandError) -> ExitCode {
+    eprint_line(&format!("modelhost: {}", error::chain(e)));
+    ExitCode::from(e.exit_code())
+}
+
+/// Every report reaches standard output here. A reader that went away (`| head -1`) is no
+/// failure: the command keeps `status`, silently. Any other write error is one line and exit 1.
+fn print_report(text: &str, status: ExitCode) -> ExitCode {
+    match output::print(text) {
+        Ok(()) => status,
+        Err(e) => {
+            eprint_line(&format!(
+                "modelhost: cannot write to standard output: {}",
+                error::chain(&e)
+            ));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `value` as pretty JSON and a newline.
+fn json_text(value: &impl serde::Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 fn run_train(args: Box<modelhost::cli::TrainArgs>) -> ExitCode {
     let args = *args;
     if !(0.0..=1.0).contains(&args.gate_f1) {
-        eprintln!(
+        eprint_line(&format!(
             "modelhost: invalid --gate-f1={}: expected a number from 0 to 1",
             args.gate_f1
-        );
+        ));
         return ExitCode::from(EXIT_CONFIG as u8);
     }
     let source = match (&args.data, args.synthetic) {
@@ -199,53 +221,20 @@ fn run_train(args: Box<modelhost::cli::TrainArgs>) -> ExitCode {
     };
     match training::train(&options) {
         Ok(outcome) => {
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&outcome).unwrap_or_default()
-                );
+            let text = if args.json {
+                json_text(&outcome)
             } else {
-                let m = &outcome.metrics;
-                println!(
-                    "trained {} {} on {} rows, evaluated on {}",
-                    outcome.model_name, outcome.version, outcome.n_train, outcome.n_test
-                );
-                println!(
-                    "  accuracy {:.3}  precision {:.3}  recall {:.3}  f1 {:.3}  roc_auc {}  baseline_f1 {:.3}  threshold {:.3}",
-                    m.accuracy,
-                    m.precision,
-                    m.recall,
-                    m.f1,
-                    m.roc_auc.map_or("n/a".to_string(), |a| format!("{a:.3}")),
-                    m.baseline_f1,
-                    m.threshold
-                );
-                println!(
-                    "  artifact {} ({} bytes, sha256 {})",
-                    outcome.artifact.display(),
-                    outcome.size_bytes,
-                    outcome.sha256
-                );
-                if outcome.promoted {
-                    println!(
-                        "  gate passed (f1 >= {}): promoted to model.wasm",
-                        outcome.gate.f1_min
-                    );
-                } else {
-                    println!(
-                        "  gate refused (f1 {:.3} < {}): recorded, live model unchanged",
-                        outcome.gate.f1, outcome.gate.f1_min
-                    );
-                }
-            }
-            if outcome.promoted {
+                train_summary(&outcome)
+            };
+            let status = if outcome.promoted {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(EXIT_GATE_REFUSED)
-            }
+            };
+            print_report(&text, status)
         }
         Err(e) => {
-            eprintln!("modelhost: {e}");
+            eprint_line(&format!("modelhost: {}", error::chain(&e)));
             match e {
                 TrainError::Data(_) => ExitCode::from(EXIT_DATA),
                 _ => ExitCode::FAILURE,
@@ -254,37 +243,80 @@ fn run_train(args: Box<modelhost::cli::TrainArgs>) -> ExitCode {
     }
 }
 
-fn print_inspect_summary(report: &serde_json::Value) {
+/// The human summary of a train run.
+fn train_summary(outcome: &training::TrainOutcome) -> String {
+    let m = &outcome.metrics;
+    let mut text = format!(
+        "trained {} {} on {} rows, evaluated on {}\n",
+        outcome.model_name, outcome.version, outcome.n_train, outcome.n_test
+    );
+    text.push_str(&format!(
+        "  accuracy {:.3}  precision {:.3}  recall {:.3}  f1 {:.3}  roc_auc {}  baseline_f1 {:.3}  threshold {:.3}\n",
+        m.accuracy,
+        m.precision,
+        m.recall,
+        m.f1,
+        m.roc_auc.map_or("n/a".to_string(), |a| format!("{a:.3}")),
+        m.baseline_f1,
+        m.threshold
+    ));
+    text.push_str(&format!(
+        "  artifact {} ({} bytes, sha256 {})\n",
+        outcome.artifact.display(),
+        outcome.size_bytes,
+        outcome.sha256
+    ));
+    if outcome.promoted {
+        text.push_str(&format!(
+            "  gate passed (f1 >= {}): promoted to model.wasm\n",
+            outcome.gate.f1_min
+        ));
+    } else {
+        text.push_str(&format!(
+            "  gate refused (f1 {:.3} < {}): recorded, live model unchanged\n",
+            outcome.gate.f1, outcome.gate.f1_min
+        ));
+    }
+    text
+}
+
+/// The human summary of an `inspect` report.
+fn inspect_summary(report: &serde_json::Value) -> String {
     let info = &report["info"];
-    println!(
-        "ok: {} would be accepted",
-        report["path"].as_str().unwrap_or("?")
-    );
-    println!("  name       {}", info["name"].as_str().unwrap_or("?"));
-    println!("  version    {}", info["version"].as_str().unwrap_or("?"));
-    println!("  sha256     {}", report["sha256"].as_str().unwrap_or("?"));
-    println!("  size       {} bytes", report["size_bytes"]);
-    println!("  threshold  {}", info["threshold"]);
-    println!(
-        "  self-test  {}",
-        report["self_test"].as_str().unwrap_or("?")
-    );
-    println!("  features:");
+    let mut lines = vec![
+        format!(
+            "ok: {} would be accepted",
+            report["path"].as_str().unwrap_or("?")
+        ),
+        format!("  name       {}", info["name"].as_str().unwrap_or("?")),
+        format!("  version    {}", info["version"].as_str().unwrap_or("?")),
+        format!("  sha256     {}", report["sha256"].as_str().unwrap_or("?")),
+        format!("  size       {} bytes", report["size_bytes"]),
+        format!("  threshold  {}", info["threshold"]),
+        format!(
+            "  self-test  {}",
+            report["self_test"].as_str().unwrap_or("?")
+        ),
+        "  features:".to_string(),
+    ];
     for feature in info["features"].as_array().into_iter().flatten() {
         let detail = match feature["kind"].as_str() {
             Some("categorical") => format!("categories {}", feature["vocabulary"]),
             _ => format!("{}..{}", feature["min"], feature["max"]),
         };
-        println!(
+        lines.push(format!(
             "    {:<24} {:<12} {detail}",
             feature["name"].as_str().unwrap_or("?"),
             feature["kind"].as_str().unwrap_or("?")
-        );
+        ));
     }
     if let Some(metrics) = info["metrics"].as_object().filter(|m| !m.is_empty()) {
-        println!("  metrics:");
+        lines.push("  metrics:".to_string());
         for (name, value) in metrics {
-            println!("    {name:<24} {value}");
+            lines.push(format!("    {name:<24} {value}"));
         }
     }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
 }

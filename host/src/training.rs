@@ -60,10 +60,10 @@ pub enum TrainError {
     Fit(String),
     #[error("the trained artifact failed its own checks: {0}")]
     Artifact(String),
-    #[error("registry {path}: {source}")]
+    #[error("registry {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -155,6 +155,11 @@ fn load_data(
     Ok((data, summary))
 }
 
+/// Fewest rows `train` accepts: with two of each class the stratified split leaves one of each
+/// to fit on and one of each to evaluate on. Fewer rows is a data error naming the source, not
+/// the misleading "only one class" the split would lead to.
+pub const MIN_ROWS: usize = 4;
+
 /// Runs the pipeline and publishes the result. Returns the outcome whether or not the gate
 /// passed; nothing is written when an error is returned.
 pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
@@ -173,6 +178,19 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
             (data, summary, holdout)
         }
     };
+    if data.n_rows() < MIN_ROWS {
+        let source = match &options.source {
+            DataSource::Synthetic { n_rows } => format!("--synthetic {n_rows}"),
+            DataSource::Csv { path, .. } => path.display().to_string(),
+        };
+        return Err(TrainError::Data(format!(
+            "{source}: {} too few to train and evaluate a model on; at least {MIN_ROWS} rows are needed",
+            match data.n_rows() {
+                1 => "1 row is".to_string(),
+                n => format!("{n} rows are"),
+            }
+        )));
+    }
     if let Some(path) = &options.export_data {
         mt::write_csv(&data, &options.target, path)
             .map_err(|e| TrainError::Data(format!("cannot export to {}: {e}", path.display())))?;
@@ -382,5 +400,5 @@ fn publish_run(
             promote: outcome.promoted,
         },
     )
-    .map_err(|(path, source)| TrainError::Io { path, source })
+    .map_err(|(path, error)| TrainError::Io { path, error })
 }

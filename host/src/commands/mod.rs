@@ -19,7 +19,8 @@ use crate::model::Model;
 use crate::runtime::{Limits, Runtime};
 use crate::{EXIT_CONFIG, EXIT_DATA};
 
-/// Why a command failed, grouped by exit status.
+/// Why a command failed, grouped by exit status. Every message is complete: a cause is said in
+/// it, never also exposed as a source.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     /// An argument names something that does not exist (an unknown version); exit 64.
@@ -29,10 +30,10 @@ pub enum CommandError {
     #[error("{0}")]
     Data(String),
     /// The registry or an output file could not be read or written; exit 1.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Anything else (nothing to roll back to, a model call failed); exit 1.
     #[error("{0}")]
@@ -52,7 +53,7 @@ impl CommandError {
     /// An [`CommandError::Io`] builder for `map_err`.
     pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CommandError + use<> {
         let path = path.to_path_buf();
-        move |source| CommandError::Io { path, source }
+        move |error| CommandError::Io { path, error }
     }
 }
 
@@ -73,14 +74,18 @@ impl RegistryTarget {
 /// The wasm runtime a command checks and runs models with, with the server's default limits.
 /// Keep it alive while its models are used: it drives their time limit.
 fn runtime() -> Result<Runtime, CommandError> {
-    Runtime::new(Limits::default())
-        .map_err(|e| CommandError::Failed(format!("cannot start the wasm runtime: {e:#}")))
+    Runtime::new(Limits::default()).map_err(|e| {
+        CommandError::Failed(format!(
+            "cannot start the wasm runtime: {}",
+            crate::error::chain(e.as_ref())
+        ))
+    })
 }
 
 /// Reads and loads `path` exactly as the server would ([`check_file`]); a refusal is a data
 /// error naming the file and the reason.
 fn check_model(path: &Path, runtime: &Runtime) -> Result<(Vec<u8>, Model), CommandError> {
-    check_file(path, runtime).map_err(|e| CommandError::Data(e.to_string()))
+    check_file(path, runtime).map_err(|e| CommandError::Data(crate::error::chain(&e)))
 }
 
 /// Now, as RFC 3339 to the second.

@@ -65,14 +65,22 @@ impl fmt::Display for PredictSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "scored {} of {} rows with {} {}",
-            self.scored, self.rows, self.model_name, self.model_version
+            "scored {} of {} with {} {}",
+            self.scored,
+            n_rows(self.rows),
+            self.model_name,
+            self.model_version
         )?;
         if let Some(output) = &self.output {
             write!(f, " into {}", output.display())?;
         }
         if self.failed > 0 {
-            write!(f, "; {} invalid rows (an error line each):", self.failed)?;
+            let (rows, each) = if self.failed == 1 {
+                ("row", "an error line")
+            } else {
+                ("rows", "an error line each")
+            };
+            write!(f, "; {} invalid {rows} ({each}):", self.failed)?;
             for error in &self.errors {
                 write!(f, "\n  {error}")?;
             }
@@ -81,6 +89,15 @@ impl fmt::Display for PredictSummary {
             }
         }
         Ok(())
+    }
+}
+
+/// "1 row", "2 rows".
+fn n_rows(n: usize) -> String {
+    if n == 1 {
+        "1 row".to_string()
+    } else {
+        format!("{n} rows")
     }
 }
 
@@ -111,8 +128,9 @@ pub fn predict(options: &PredictOptions) -> Result<PredictSummary, CommandError>
             Ok(summary)
         }
         None => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
+            // A reader that goes away (`| head`) ends the output, not the run: the rows are
+            // still scored and counted, so the exit status is the run's own.
+            let mut out = std::io::BufWriter::new(crate::output::Stdout::lock());
             let summary = score(&model, rows, &mut out, Path::new("standard output"))?;
             out.flush()
                 .map_err(CommandError::io(Path::new("standard output")))?;
@@ -256,8 +274,14 @@ fn validate(model: &Model, row: rows::Row, matrix: &mut Vec<f64>) -> Pending {
     }
 }
 
+/// An error line: `fields` has one entry per field at fault, named as in the HTTP 422 body
+/// (`loc`, `type`, `msg`, plus `field`), with the data row in `loc` where HTTP has the body.
 fn field_errors(row: usize, request_id: Option<String>, errors: Vec<FieldError>) -> Pending {
     let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    let fields: Vec<Value> = errors
+        .iter()
+        .map(|e| json!({ "loc": [row, e.field], "field": e.field, "type": e.kind, "msg": e.message }))
+        .collect();
     let mut line = Map::new();
     line.insert("row".to_string(), json!(row));
     if let Some(id) = request_id {
@@ -267,6 +291,6 @@ fn field_errors(row: usize, request_id: Option<String>, errors: Vec<FieldError>)
         "error".to_string(),
         json!(format!("row {row}: {}", messages.join("; "))),
     );
-    line.insert("fields".to_string(), json!(errors));
+    line.insert("fields".to_string(), Value::Array(fields));
     Pending::Invalid(Value::Object(line))
 }

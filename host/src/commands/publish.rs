@@ -156,7 +156,7 @@ pub fn publish(options: &PublishOptions) -> Result<PublishReport, CommandError> 
             promote: true,
         },
     )
-    .map_err(|(path, source)| CommandError::Io { path, source })?;
+    .map_err(|(path, error)| CommandError::Io { path, error })?;
     Ok(report)
 }
 

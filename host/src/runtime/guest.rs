@@ -84,16 +84,16 @@ impl Guest {
         let pre = linker
             .instantiate_pre(&module)
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-        let mut call = start_call(engine, &pre, limits).map_err(|source| LoadError::Call {
+        let mut call = start_call(engine, &pre, limits).map_err(|error| LoadError::Call {
             export: "instantiate",
-            source,
+            error,
         })?;
         let version = call
             .typed::<(), i32>(exports::ABI_VERSION)
             .and_then(|f| call.run(|store| f.call(store, ())))
-            .map_err(|source| LoadError::Call {
+            .map_err(|error| LoadError::Call {
                 export: exports::ABI_VERSION,
-                source,
+                error,
             })?;
         if version != modelhost_abi::ABI_VERSION {
             return Err(LoadError::AbiVersion(version));
@@ -101,9 +101,9 @@ impl Guest {
         let packed = call
             .typed::<(), i64>(exports::INFO)
             .and_then(|f| call.run(|store| f.call(store, ())))
-            .map_err(|source| LoadError::Call {
+            .map_err(|error| LoadError::Call {
                 export: exports::INFO,
-                source,
+                error,
             })?;
         let (ptr, len) = modelhost_abi::unpack_ptr_len(packed);
         if len as usize > MAX_INFO_BYTES {

@@ -55,7 +55,8 @@ impl Limits {
     }
 }
 
-/// Why a module could not be loaded; each message names the problem.
+/// Why a module could not be loaded; each message names the problem and says its cause, which
+/// is therefore not also exposed as a source (see [`crate::error::chain`]).
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("empty file: a model must be a wasm module")]
@@ -90,10 +91,10 @@ pub enum LoadError {
     AbiVersion(i32),
     #[error("info document: {0}")]
     Info(String),
-    #[error("{export}() failed: {source}")]
+    #[error("{export}() failed: {error}")]
     Call {
         export: &'static str,
-        source: CallError,
+        error: CallError,
     },
     #[error("self-test failed: {0}")]
     SelfTest(String),
@@ -118,7 +119,7 @@ impl LoadError {
             LoadError::MissingExport(_) | LoadError::ExportType { .. } => "exports",
             LoadError::AbiVersion(_) => "abi_version",
             LoadError::Info(_) => "info",
-            LoadError::Call { source, .. } => source.reason(),
+            LoadError::Call { error, .. } => error.reason(),
             LoadError::SelfTest(_) => "self_test",
             LoadError::SelfTestCall(source) => source.reason(),
         }

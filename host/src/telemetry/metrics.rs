@@ -2,8 +2,8 @@
 //!
 //! One [`Metrics`] per process holds every family; handlers, the watcher and the prediction log
 //! update it, and [`Metrics::encode`] renders it. Counters that other parts already keep (the
-//! prediction log's written/dropped lines, the active model) are read at scrape time rather than
-//! duplicated.
+//! prediction log's written/dropped lines, the log lines lost on standard error, the active
+//! model) are read at scrape time rather than duplicated.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -63,6 +63,7 @@ pub struct Metrics {
     log_written: Counter,
     log_dropped: Counter,
     log_counters: Option<Arc<LogCounters>>,
+    log_lines_dropped: Counter,
 }
 
 impl Metrics {
@@ -136,6 +137,12 @@ impl Metrics {
             "Prediction log lines lost (queue full or file unwritable)",
             log_dropped.clone(),
         );
+        let log_lines_dropped = Counter::default();
+        registry.register(
+            "log_lines_dropped",
+            "Log lines lost because standard error could not be written (its reader went away or the write failed); serving continues",
+            log_lines_dropped.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -150,6 +157,7 @@ impl Metrics {
             log_written,
             log_dropped,
             log_counters,
+            log_lines_dropped,
         }
     }
 
@@ -180,6 +188,7 @@ impl Metrics {
             sync_counter(&self.log_written, counters.written.load(Ordering::Relaxed));
             sync_counter(&self.log_dropped, counters.dropped.load(Ordering::Relaxed));
         }
+        sync_counter(&self.log_lines_dropped, super::log_lines_dropped());
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);

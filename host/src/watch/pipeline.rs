@@ -84,7 +84,8 @@ impl Watcher {
         let model_name = self.model_name.clone();
         let loaded = tokio::task::spawn_blocking(move || {
             let model =
-                Model::load(&runtime, &bytes, source).map_err(|e| (e.reason(), e.to_string()))?;
+                Model::load(&runtime, &bytes, source)
+                    .map_err(|e| (e.reason(), crate::error::chain(&e)))?;
             let version = model.version();
             match registry::recorded_sha256(&registry_dir, &model_name, version) {
                 Some(recorded) if recorded != model.sha256 => {

@@ -1,8 +1,12 @@
-//! The real binary: exit codes and messages for configuration errors and `inspect`.
+//! The real binary: exit codes and messages for configuration errors and `inspect`; error and
+//! help messages (`messages`); output to a pipe whose reader went away (`pipes`).
 
 use std::process::Command;
 
 use crate::common::{churn_artifact, fixture};
+
+mod messages;
+mod pipes;
 
 fn modelhost() -> Command {
     Command::new(env!("CARGO_BIN_EXE_modelhost"))

@@ -395,8 +395,8 @@ fn every_registry_subcommand_documents_exit_status_and_environment() {
             run.stdout
         );
         if command != "predict" {
-            assert!(run.stdout.contains("[env: REGISTRY_DIR="), "{command}");
-            assert!(run.stdout.contains("[env: MODEL_NAME="), "{command}");
+            assert!(run.stdout.contains("[env: REGISTRY_DIR]"), "{command}");
+            assert!(run.stdout.contains("[env: MODEL_NAME]"), "{command}");
         }
     }
 }

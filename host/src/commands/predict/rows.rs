@@ -80,7 +80,7 @@ fn jsonl(file: File, path: &Path) -> impl Iterator<Item = Result<Row, CommandErr
                 Err(e) => {
                     return Some(Err(CommandError::Io {
                         path: path.clone(),
-                        source: e,
+                        error: e,
                     }));
                 }
             };
@@ -138,7 +138,7 @@ fn csv_rows(
             Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
                 return Err(CommandError::Io {
                     path: path.clone(),
-                    source: std::io::Error::other(e.to_string()),
+                    error: std::io::Error::other(e.to_string()),
                 });
             }
             Err(e) => {
