@@ -226,6 +226,12 @@ fn run_train(args: Box<modelhost::cli::TrainArgs>) -> ExitCode {
                     outcome.size_bytes,
                     outcome.sha256
                 );
+                if outcome.already_recorded {
+                    println!(
+                        "  {} was already recorded: its record is kept, this run is in history.jsonl",
+                        outcome.version
+                    );
+                }
                 if outcome.promoted {
                     println!(
                         "  gate passed (f1 >= {}): promoted to model.wasm",

@@ -11,5 +11,6 @@ mod k8s_e2e;
 mod kernel;
 mod oip;
 mod ops;
+mod registry;
 mod swap;
 mod train;
