@@ -266,6 +266,12 @@ fn train_summary(outcome: &training::TrainOutcome) -> String {
         outcome.size_bytes,
         outcome.sha256
     ));
+    if outcome.already_recorded {
+        text.push_str(&format!(
+            "  {} was already recorded: its record is kept, this run is in history.jsonl\n",
+            outcome.version
+        ));
+    }
     if outcome.promoted {
         text.push_str(&format!(
             "  gate passed (f1 >= {}): promoted to model.wasm\n",

@@ -2,7 +2,8 @@
 //!
 //! Layout: `REGISTRY_DIR/<MODEL_NAME>/model.wasm` is the live artifact, replaced by atomic
 //! rename (or, by hand, copied in place); `versions/<v>.wasm` + `versions/<v>.json` hold every
-//! version ever trained or published, and `history.jsonl` one line per run or event (see
+//! version ever trained or published, each written once ([`store_version`]), and
+//! `history.jsonl` one line per run or event, appended under a lock ([`append_history`]; see
 //! [`history`] for reading it). This module reads and writes files and describes them; it never
 //! compiles anything and never touches the active model.
 
@@ -12,7 +13,7 @@ pub mod history;
 pub mod seed;
 
 pub use absence::Absence;
-pub use atomic::{AtomicFile, write_atomic};
+pub use atomic::{AtomicFile, STALE_TEMP_AGE, write_atomic};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -89,21 +90,50 @@ pub fn history_path(registry_dir: &Path, model_name: &str) -> PathBuf {
     registry_dir.join(model_name).join("history.jsonl")
 }
 
-/// Appends one JSON line to `history.jsonl` crash-safely (the whole file is rewritten through
-/// [`write_atomic`], so a crash never leaves half a line).
+/// Appends one JSON line to `history.jsonl`. Every writer (train, publish, rollback, seeding)
+/// appends through here, because processes that share a volume — replicas seeding, a training
+/// Job, an operator's `publish` — may append at the same moment: the file is opened for
+/// appending and held under an exclusive advisory lock ([`std::fs::File::lock`]) for the
+/// append, and the line goes out in one write and is fsynced before the lock is released. So
+/// no two lines interleave and none is lost, and the file is never rewritten. A crash during
+/// the write can at worst leave the last line cut short: readers skip it, and the next append
+/// starts on a line of its own rather than continuing it.
 pub fn append_history(
     registry_dir: &Path,
     model_name: &str,
     line: &serde_json::Value,
 ) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
     let path = history_path(registry_dir, model_name);
-    let mut text = read_history_text(registry_dir, model_name)?;
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
     }
-    text.push_str(&line.to_string());
-    text.push('\n');
-    write_atomic(&path, text.as_bytes())
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(&path)?;
+    file.lock()
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot lock it for appending: {e}")))?;
+    let len = file.metadata()?.len();
+    let mut text = Vec::new();
+    if len > 0 {
+        let mut last = [0u8];
+        file.seek(SeekFrom::End(-1))?;
+        file.read_exact(&mut last)?;
+        if last != *b"\n" {
+            text.push(b'\n');
+        }
+    }
+    serde_json::to_writer(&mut text, line)?;
+    text.push(b'\n');
+    file.write_all(&text)?;
+    file.sync_data()?;
+    if len == 0 {
+        atomic::sync_parent(&path)?;
+    }
+    // Closing the file releases the lock.
+    Ok(())
 }
 
 /// Every line of `history.jsonl` that parses, oldest first.
@@ -155,32 +185,53 @@ pub struct VersionWrite<'a> {
     pub version: &'a str,
     /// The artifact.
     pub bytes: &'a [u8],
-    /// `versions/<version>.json`.
+    /// `versions/<version>.json`, written only if the version has no record yet.
     pub record: &'a serde_json::Value,
-    /// The `history.jsonl` line.
+    /// The `history.jsonl` line: this run's or event's own account.
     pub history_line: &'a serde_json::Value,
-    /// False when `versions/<version>.wasm` and its record are already stored.
-    pub store_files: bool,
     /// Whether the bytes then become the live `model.wasm`.
     pub promote: bool,
 }
 
+/// What [`store_version`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// False when `versions/<version>.json` already existed: it was kept as it was.
+    pub new_record: bool,
+}
+
 /// Stores a version the way train and publish do, each file crash-safely and in this order:
-/// `versions/<v>.wasm`, `versions/<v>.json` (both unless already stored), the history line, and
-/// — when promoting — `model.wasm`. A crash at any point leaves the previous live model in
-/// place. On failure, the file that could not be written and why.
+/// `versions/<v>.wasm`, `versions/<v>.json`, the history line, and — when promoting —
+/// `model.wasm`. A crash at any point leaves the previous live model in place.
+///
+/// A version's files, once stored, are never rewritten: version ids derive from content, so a
+/// second run or publish of the same bytes finds them in place. An existing record is kept
+/// byte for byte — it describes the run that made the version, and this run's outcome is told
+/// by its own history line — and an existing artifact must hold exactly these bytes (anything
+/// else is refused, since a version must name one artifact). Both are created with
+/// [`atomic::link_new`], so of two writers racing to store one version the first record wins.
+/// Stale temp files of killed writers are removed first ([`remove_stale_temps_logged`]). On
+/// failure, the file that could not be written and why.
 pub fn store_version(
     registry_dir: &Path,
     model_name: &str,
     write: &VersionWrite<'_>,
-) -> Result<(), (PathBuf, std::io::Error)> {
+) -> Result<Stored, (PathBuf, std::io::Error)> {
     let at = |path: PathBuf| move |e| (path, e);
-    if write.store_files {
-        let artifact = version_path(registry_dir, model_name, write.version);
-        write_atomic(&artifact, write.bytes).map_err(at(artifact.clone()))?;
-        let record = version_record_path(registry_dir, model_name, write.version);
-        let pretty = serde_json::to_vec_pretty(write.record).unwrap_or_default();
-        write_atomic(&record, &pretty).map_err(at(record.clone()))?;
+    remove_stale_temps_logged(registry_dir, model_name);
+    let artifact = version_path(registry_dir, model_name, write.version);
+    store_artifact(&artifact, write.bytes).map_err(at(artifact.clone()))?;
+    let record = version_record_path(registry_dir, model_name, write.version);
+    let pretty = serde_json::to_vec_pretty(write.record).unwrap_or_default();
+    let new_record = atomic::link_new(&record, &pretty).map_err(at(record.clone()))?;
+    if !new_record && !std::fs::metadata(&record).is_ok_and(|meta| meta.is_file()) {
+        return Err((
+            record,
+            std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists but is not a file; a version record must be a JSON file",
+            ),
+        ));
     }
     append_history(registry_dir, model_name, write.history_line)
         .map_err(at(history_path(registry_dir, model_name)))?;
@@ -188,7 +239,73 @@ pub fn store_version(
         install_live(registry_dir, model_name, write.bytes)
             .map_err(at(live_path(registry_dir, model_name)))?;
     }
-    Ok(())
+    Ok(Stored { new_record })
+}
+
+/// Makes `path` hold `bytes`: created if absent, left alone if it holds them already, and an
+/// error naming the sha256 it does hold otherwise.
+fn store_artifact(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let same = |existing: Vec<u8>| {
+        if existing == bytes {
+            Ok(())
+        } else {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "already holds different bytes (sha256 {}, these are {}); a stored version is never replaced",
+                    crate::model::sha256_hex(&existing),
+                    crate::model::sha256_hex(bytes)
+                ),
+            ))
+        }
+    };
+    match read_artifact(path) {
+        Ok(existing) => same(existing),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if atomic::link_new(path, bytes)? {
+                Ok(())
+            } else {
+                same(read_artifact(path)?)
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes the temp files that writers killed mid-write left in the model's folder and its
+/// `versions/` (only names [`AtomicFile`] and [`atomic::link_new`] make, and only once they
+/// are [`STALE_TEMP_AGE`] old, so a write in progress is never touched). Returns how many were
+/// removed; the first failure is returned, after the folders that could be cleaned were.
+pub fn remove_stale_temps(registry_dir: &Path, model_name: &str) -> std::io::Result<usize> {
+    let model_dir = registry_dir.join(model_name);
+    let in_model_dir = atomic::remove_stale_temps(&model_dir);
+    let in_versions = atomic::remove_stale_temps(&versions_dir(registry_dir, model_name));
+    Ok(in_model_dir? + in_versions?)
+}
+
+/// [`remove_stale_temps`], logging how many files were removed. A failure is logged and
+/// otherwise ignored: a leftover only takes space, and must not stop the write or the server
+/// that found it.
+pub fn remove_stale_temps_logged(registry_dir: &Path, model_name: &str) -> usize {
+    let dir = registry_dir.join(model_name);
+    match remove_stale_temps(registry_dir, model_name) {
+        Ok(0) => {
+            tracing::debug!(dir = %dir.display(), "no stale temp files");
+            0
+        }
+        Ok(removed) => {
+            tracing::info!(
+                removed,
+                dir = %dir.display(),
+                "removed stale temp files left by interrupted writes"
+            );
+            removed
+        }
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), "cannot remove stale temp files: {e}");
+            0
+        }
+    }
 }
 
 /// Makes `bytes` the live `model.wasm` crash-safely, keeping an optional `model.wasm.sha256`
@@ -328,5 +445,103 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["a", "b"]
         );
+    }
+
+    #[test]
+    fn writers_appending_at_once_lose_no_line_and_never_interleave() {
+        let dir = tempfile::tempdir().unwrap();
+        // Each thread opens the file itself, so the lock is contended as between processes.
+        std::thread::scope(|scope| {
+            for writer in 0..8 {
+                let dir = dir.path();
+                scope.spawn(move || {
+                    for n in 0..25 {
+                        let line = serde_json::json!({"version": format!("w{writer}-{n}"), "pad": "x".repeat(500)});
+                        append_history(dir, "churn", &line).unwrap();
+                    }
+                });
+            }
+        });
+        let text = read_history_text(dir.path(), "churn").unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 8 * 25);
+        for writer in 0..8 {
+            let own: Vec<&str> = lines
+                .iter()
+                .filter_map(|l| l["version"].as_str())
+                .filter(|v| v.starts_with(&format!("w{writer}-")))
+                .collect();
+            let expected: Vec<String> = (0..25).map(|n| format!("w{writer}-{n}")).collect();
+            assert_eq!(own, expected, "each writer's lines, in its order");
+        }
+    }
+
+    #[test]
+    fn an_append_after_a_line_cut_short_starts_a_line_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        append_history(dir.path(), "churn", &serde_json::json!({"version": "a"})).unwrap();
+        let path = history_path(dir.path(), "churn");
+        let mut text = std::fs::read(&path).unwrap();
+        text.extend_from_slice(br#"{"version": "b", "promo"#);
+        std::fs::write(&path, text).unwrap();
+        append_history(dir.path(), "churn", &serde_json::json!({"version": "c"})).unwrap();
+        let versions: Vec<String> = read_history(dir.path(), "churn")
+            .unwrap()
+            .iter()
+            .map(|h| h["version"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(versions, ["a", "c"]);
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .ends_with("{\"version\":\"c\"}\n")
+        );
+    }
+
+    #[test]
+    fn a_stored_version_keeps_its_record_and_refuses_other_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |bytes: &[u8], passed: bool| {
+            let record = serde_json::json!({"version": "v1", "passed": passed});
+            store_version(
+                dir.path(),
+                "churn",
+                &VersionWrite {
+                    version: "v1",
+                    bytes,
+                    record: &record,
+                    history_line: &record,
+                    promote: false,
+                },
+            )
+        };
+        assert_eq!(write(b"model", true).unwrap(), Stored { new_record: true });
+        let record_path = version_record_path(dir.path(), "churn", "v1");
+        let record = std::fs::read(&record_path).unwrap();
+        assert_eq!(
+            write(b"model", false).unwrap(),
+            Stored { new_record: false }
+        );
+        assert_eq!(
+            std::fs::read(&record_path).unwrap(),
+            record,
+            "kept byte for byte"
+        );
+        let (path, error) = write(b"other", false).unwrap_err();
+        assert_eq!(path, version_path(dir.path(), "churn", "v1"));
+        assert!(error.to_string().contains("different bytes"), "{error}");
+        assert_eq!(
+            std::fs::read(version_path(dir.path(), "churn", "v1")).unwrap(),
+            b"model"
+        );
+        let passed: Vec<bool> = read_history(dir.path(), "churn")
+            .unwrap()
+            .iter()
+            .map(|h| h["passed"].as_bool().unwrap())
+            .collect();
+        assert_eq!(passed, [true, false], "each run has its own line");
     }
 }

@@ -160,6 +160,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
         poll_interval: config.poll_interval,
         events: config.watch_events,
     };
+    // Temp files of writers killed mid-write; nothing waits for the count, which is logged.
+    let (registry_dir, model_name) = (config.registry_dir.clone(), config.model_name.clone());
+    tokio::task::spawn_blocking(move || {
+        crate::registry::remove_stale_temps_logged(&registry_dir, &model_name)
+    });
     if let Some(seed_dir) = config.seed_dir.clone() {
         // Before the watcher's first check, so a seeded model loads like any other. The probes
         // already answer meanwhile.

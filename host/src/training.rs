@@ -81,6 +81,9 @@ pub struct TrainOutcome {
     pub data: mt::DataSummary,
     pub n_train: usize,
     pub n_test: usize,
+    /// True when an earlier run or publish had already stored this version (the same bytes):
+    /// its `versions/<v>.json` was kept as it was, and this run is told by its history line.
+    pub already_recorded: bool,
 }
 
 /// The quality gate and its verdict.
@@ -248,9 +251,13 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         data: summary,
         n_train: train_rows.n_rows(),
         n_test: test_rows.n_rows(),
+        already_recorded: false,
     };
-    publish_run(options, &outcome, &bytes)?;
-    Ok(outcome)
+    let stored = publish_run(options, &outcome, &bytes)?;
+    Ok(TrainOutcome {
+        already_recorded: !stored.new_record,
+        ..outcome
+    })
 }
 
 fn model_info(
@@ -356,14 +363,15 @@ fn golden_inputs(test: &mt::Dataset) -> Vec<Vec<GoldenValue>> {
     golden
 }
 
-/// Writes `versions/<v>.wasm`, `versions/<v>.json`, a `history.jsonl` line (the record, led by
+/// Writes `versions/<v>.wasm` and `versions/<v>.json` (unless the version is stored already:
+/// an existing record is never rewritten), a `history.jsonl` line (the record, led by
 /// `"event": "train"`), and — if the gate passed — `model.wasm`, each crash-safely and in that
 /// order, so a crash at any point leaves the previous live model in place.
 fn publish_run(
     options: &TrainOptions,
     outcome: &TrainOutcome,
     bytes: &[u8],
-) -> Result<(), TrainError> {
+) -> Result<registry::Stored, TrainError> {
     let trained_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let source = match &options.source {
         DataSource::Synthetic { n_rows } => json!({"synthetic": n_rows}),
@@ -396,7 +404,6 @@ fn publish_run(
             bytes,
             record: &record,
             history_line: &line.into(),
-            store_files: true,
             promote: outcome.promoted,
         },
     )

@@ -3,8 +3,9 @@
 //! a report (printable for people, serialisable for `--json`) or a [`CommandError`] that knows
 //! its exit status, so the binary only parses, calls and prints.
 //!
-//! Registry writes go through [`registry::write_atomic`](crate::registry::write_atomic): a crash
-//! at any instant leaves the previous live model in place and never a partial file.
+//! Registry writes go through [`registry::write_atomic`](crate::registry::write_atomic) and
+//! [`registry::append_history`](crate::registry::append_history): a crash at any instant leaves
+//! the previous live model in place and never a partial file.
 
 pub mod drift;
 pub mod predict;

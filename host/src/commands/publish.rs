@@ -152,7 +152,6 @@ pub fn publish(options: &PublishOptions) -> Result<PublishReport, CommandError> 
             bytes: &bytes,
             record: &record,
             history_line: &record,
-            store_files: !stored,
             promote: true,
         },
     )

@@ -138,6 +138,7 @@ pub fn rollback(options: &RollbackOptions) -> Result<RollbackReport, CommandErro
             e.reason()
         ))
     })?;
+    registry::remove_stale_temps_logged(registry_dir, model_name);
     registry::install_live(registry_dir, model_name, &bytes).map_err(CommandError::io(
         &registry::live_path(registry_dir, model_name),
     ))?;

@@ -20,16 +20,13 @@
 //! The seeded bytes are only copied here; like any other artifact they are loaded, checked and
 //! self-tested by the watcher before they serve.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::json;
 
-use super::atomic::{sync_dir, temp_name};
+use super::atomic::link_new;
 use super::history;
-use super::{
-    LIVE_FILE, append_history, live_path, read_artifact, version_path, version_record_path,
-};
+use super::{append_history, live_path, read_artifact, version_path, version_record_path};
 use crate::model::sha256_hex;
 
 /// What [`seed`] did.
@@ -226,57 +223,10 @@ fn exists(path: &Path) -> std::io::Result<bool> {
     }
 }
 
-/// Writes `bytes` to `path` crash-safely unless `path` exists: a unique temp file beside it is
-/// written and fsynced, then hard-linked to `path` (which fails if `path` exists, atomically)
-/// and removed. True if this call created `path`.
-fn link_new(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or(LIVE_FILE);
-    let temp = TempFile(dir.join(temp_name(name)));
-    let mut file = std::fs::File::create_new(&temp.0)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    let created = match std::fs::hard_link(&temp.0, path) {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-        // File systems without hard links: check, then rename. The window between the two is
-        // small, and what could slip in is the same kind of complete file.
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied
-            ) =>
-        {
-            if exists(path)? {
-                false
-            } else {
-                std::fs::rename(&temp.0, path)?;
-                true
-            }
-        }
-        Err(e) => return Err(e),
-    };
-    drop(temp);
-    sync_dir(dir)?;
-    Ok(created)
-}
-
-/// A temp file removed when dropped (after a link, the name goes and the file stays).
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     /// A seed registry holding the committed default model.

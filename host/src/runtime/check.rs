@@ -4,7 +4,7 @@
 //! engine artifact or a component is refused with a clear reason instead of a parse error, and so
 //! that nothing but a plain core module is ever handed to the compiler.
 
-use wasmparser::{Encoding, ExternalKind, Parser, Payload};
+use wasmparser::{Chunk, Encoding, ExternalKind, Parser, Payload};
 use wasmtime::{ExternType, Module, ValType};
 
 use super::LoadError;
@@ -112,6 +112,39 @@ pub fn check_module_bytes(bytes: &[u8], memory_limit: usize) -> Result<(), LoadE
     Ok(())
 }
 
+/// Whether `bytes` look like the beginning of a wasm module whose end is missing — what a
+/// copy in progress, or one that stopped early, leaves behind — rather than a module that is
+/// whole and wrong. True for an empty file, for a prefix of the 8-byte header, and for bytes
+/// whose every section header reads cleanly but whose last section needs more bytes than there
+/// are (read as a stream, the parser asks for more data; read as the whole file, it fails). A
+/// file cut exactly between two sections reads as complete framing and is not recognised.
+pub fn is_cut_short(bytes: &[u8]) -> bool {
+    let header = [WASM_MAGIC.as_slice(), &CORE_VERSION].concat();
+    if bytes.len() < header.len() {
+        return header.starts_with(bytes);
+    }
+    if Parser::new(0)
+        .parse_all(bytes)
+        .all(|payload| payload.is_ok())
+    {
+        return false;
+    }
+    let mut parser = Parser::new(0);
+    let mut offset = 0;
+    loop {
+        match parser.parse(&bytes[offset..], false) {
+            Ok(Chunk::NeedMoreData(_)) => return true,
+            Ok(Chunk::Parsed { consumed, payload }) => {
+                offset += consumed;
+                if let Payload::End(_) = payload {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
 /// The exports ABI v1 requires, with their core signatures as (params, results).
 const REQUIRED_FUNCS: [(&str, &[ValKind], &[ValKind], &str); 4] = [
     (exports::ABI_VERSION, &[], &[ValKind::I32], "func() -> i32"),
@@ -200,5 +233,34 @@ fn describe(ty: &ExternType) -> String {
         ExternType::Table(_) => "a table".to_string(),
         ExternType::Global(_) => "a global".to_string(),
         ExternType::Tag(_) => "a tag".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_module_cut_short_is_told_from_a_whole_module_and_from_other_bytes() {
+        let module = wat::parse_str(
+            r#"(module (memory (export "memory") 1)
+                 (func (export "f") (result i32) i32.const 7)
+                 (data (i32.const 0) "a data segment long enough to cut in the middle"))"#,
+        )
+        .unwrap();
+        assert!(!is_cut_short(&module), "whole");
+        let in_data = module.windows(6).position(|w| w == b"a data").unwrap() + 5;
+        for cut in [0, 3, 9, in_data, module.len() - 1] {
+            assert!(
+                is_cut_short(&module[..cut]),
+                "cut at {cut} of {}",
+                module.len()
+            );
+        }
+        assert!(!is_cut_short(b"\x7fELF\x02\x01\x01\0"), "not wasm");
+        assert!(!is_cut_short(b"garbage, not wasm at all"), "not wasm");
+        let mut trailing = module.clone();
+        trailing.extend_from_slice(b"\xff\xff\xff");
+        assert!(!is_cut_short(&trailing), "whole, with garbage after it");
     }
 }

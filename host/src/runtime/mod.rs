@@ -12,7 +12,7 @@
 mod check;
 mod guest;
 
-pub use check::{MAX_ARTIFACT_BYTES, MAX_TABLE_ELEMENTS};
+pub use check::{MAX_ARTIFACT_BYTES, MAX_TABLE_ELEMENTS, is_cut_short};
 pub use guest::{CallError, Guest};
 
 use std::sync::Arc;

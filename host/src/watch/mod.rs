@@ -36,11 +36,17 @@
 //! **Refusals.** A refused candidate never displaces the serving model. A candidate is
 //! identified by its sha256 and the checksum it was held to: the same candidate is judged once,
 //! and only a change to `model.wasm` or its checksum file triggers a new attempt. A refusal is
-//! reported (logged, counted in `rejections`, shown as `last_error` in `GET /model`) once both
-//! files have been quiet for 1 s; until then it is only held, because a file that is still
-//! young may be a copy paused mid-write, and a truncated file seen mid-copy must not be
-//! reported when the completed file is about to load. `last_error` never affects readiness;
-//! the next successful install clears it.
+//! reported (logged at ERROR, counted in `rejections`, shown as `last_error` in `GET /model`)
+//! once both files have been quiet for 1 s ([`REPORT_QUIET`]); until then it is only held and
+//! logged at INFO as waiting for the file to settle, because a file that is still young may be
+//! a copy paused mid-write, and a truncated file seen mid-copy must not be reported when the
+//! completed file is about to load. Bytes that are a wasm module cut short (the header and
+//! sections read cleanly, but the last section needs more bytes than the file has; an empty
+//! file too) are what such a copy looks like while it pauses: they are logged at WARN as
+//! incomplete and waited for until the files have been quiet for 5 s ([`INCOMPLETE_QUIET`]),
+//! so a copy that stalls for a few seconds loads when it completes and is never counted as a
+//! refusal. A truncated file that stays as it is is refused after that, as any other.
+//! `last_error` never affects readiness; the next successful install clears it.
 //!
 //! **Deletion.** A missing `model.wasm` never unloads the serving model: the watcher warns once
 //! per disappearance and keeps serving.
@@ -59,7 +65,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Mutex;
 
-use self::state::{Candidate, Seen};
+use self::state::{Candidate, Refusal, Seen};
 use crate::model::ActiveModel;
 use crate::registry;
 use crate::runtime::Runtime;
@@ -70,6 +76,13 @@ pub const SETTLE: Duration = Duration::from_millis(150);
 
 /// How long a refused candidate's files must stay unchanged before the refusal is reported.
 pub const REPORT_QUIET: Duration = Duration::from_secs(1);
+
+/// How long a candidate that is a wasm module cut short (see [`crate::runtime::is_cut_short`])
+/// must stay unchanged before it is refused: the look of a copy paused mid-write. Longer than
+/// [`REPORT_QUIET`] because such a pause is common (a network copy stalls, `kubectl cp`
+/// waits on the API server) and refusing a copy still in progress raises a false alarm,
+/// while a truncated file that really is final only waits a few seconds more to be refused.
+pub const INCOMPLETE_QUIET: Duration = Duration::from_secs(5);
 
 /// Bytes read less than this after their mtime are read again on the next check: coarse mtimes
 /// (1-2 s on some file systems) can hide a same-size rewrite.
@@ -87,7 +100,8 @@ pub enum Outcome {
     /// The candidate was refused and the refusal reported; the reason.
     Rejected(String),
     /// The candidate was refused but its files changed too recently to report it (or it does not
-    /// match its checksum yet); the reason, reported if the files stay unchanged.
+    /// match its checksum yet, or is a module cut short: a copy that may be paused mid-write);
+    /// the reason, reported if the files stay unchanged.
     Held(String),
 }
 
@@ -184,12 +198,12 @@ impl Watcher {
             seen.held = None;
             let sha256 = match candidate {
                 Candidate::Unreadable(reason) => {
-                    return self.hold_or_report(seen, "unreadable", reason);
+                    return self.hold_or_report(seen, Refusal::new("unreadable", reason));
                 }
                 Candidate::Bytes {
                     expected: Some(Err(problem)),
                     ..
-                } => return self.hold_or_report(seen, "checksum", problem),
+                } => return self.hold_or_report(seen, Refusal::new("checksum", problem)),
                 Candidate::Bytes {
                     sha256,
                     expected: Some(Ok(expected)),
@@ -199,7 +213,7 @@ impl Watcher {
                         self.path.display(),
                         self.checksum_path.display()
                     );
-                    return self.hold_or_report(seen, "checksum", reason);
+                    return self.hold_or_report(seen, Refusal::new("checksum", reason));
                 }
                 Candidate::Bytes { sha256, .. } => sha256,
             };
@@ -233,13 +247,13 @@ impl Watcher {
                     );
                     return Outcome::Installed(version);
                 }
-                Err((kind, reason)) => {
+                Err(refusal) => {
                     // A file that changed while it was compiled is judged again as a whole.
                     if self.snapshot().ok().flatten() != Some(snapshot) {
                         seen.candidate = None;
                         continue;
                     }
-                    return self.hold_or_report(seen, kind, reason);
+                    return self.hold_or_report(seen, refusal);
                 }
             }
         }

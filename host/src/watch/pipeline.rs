@@ -3,10 +3,11 @@
 
 use std::path::Path;
 
-use super::state::{Candidate, Snapshot};
+use super::state::{Candidate, Refusal, Snapshot};
 use super::{SETTLE, Watcher};
 use crate::model::{Model, sha256_hex};
 use crate::registry;
+use crate::runtime::is_cut_short;
 
 impl Watcher {
     /// The current snapshot; `None` while `model.wasm` is absent.
@@ -72,20 +73,18 @@ impl Watcher {
     }
 
     /// Checks, compiles and self-tests `bytes` on a blocking thread, then compares the sha256
-    /// recorded for the version they name, if any. The reason, naming the file, on refusal.
-    pub(super) async fn load(
-        &self,
-        bytes: Vec<u8>,
-        sha256: &str,
-    ) -> Result<Model, (&'static str, String)> {
+    /// recorded for the version they name, if any. On refusal, the reason naming the file, and
+    /// whether the bytes are a wasm module cut short ([`is_cut_short`]): a copy that may still
+    /// be in progress.
+    pub(super) async fn load(&self, bytes: Vec<u8>, sha256: &str) -> Result<Model, Refusal> {
         let runtime = self.runtime.clone();
         let source = self.path.clone();
         let registry_dir = self.registry_dir.clone();
         let model_name = self.model_name.clone();
         let loaded = tokio::task::spawn_blocking(move || {
-            let model =
-                Model::load(&runtime, &bytes, source)
-                    .map_err(|e| (e.reason(), crate::error::chain(&e)))?;
+            let model = Model::load(&runtime, &bytes, source).map_err(|e| {
+                (e.reason(), crate::error::chain(&e), is_cut_short(&bytes))
+            })?;
             let version = model.version();
             match registry::recorded_sha256(&registry_dir, &model_name, version) {
                 Some(recorded) if recorded != model.sha256 => {
@@ -97,6 +96,7 @@ impl Watcher {
                             model.sha256,
                             record.display()
                         ),
+                        false,
                     ))
                 }
                 _ => Ok(model),
@@ -105,11 +105,16 @@ impl Watcher {
         .await;
         match loaded {
             Ok(Ok(model)) => Ok(model),
-            Ok(Err((kind, message))) => {
+            Ok(Err((kind, message, cut_short))) => {
                 tracing::debug!(reason = kind, sha256, "candidate refused: {message}");
-                Err((kind, format!("{}: {message}", self.path.display())))
+                let reason = format!("{}: {message}", self.path.display());
+                Err(Refusal {
+                    kind,
+                    reason,
+                    cut_short,
+                })
             }
-            Err(e) => Err((
+            Err(e) => Err(Refusal::new(
                 "loader_panic",
                 format!("loader task failed for {}: {e}", self.path.display()),
             )),

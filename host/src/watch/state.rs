@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{Outcome, RACY, REPORT_QUIET, Watcher};
+use super::{INCOMPLETE_QUIET, Outcome, RACY, REPORT_QUIET, Watcher};
 use crate::registry::Fingerprint;
 
 /// The fingerprints of `model.wasm` and its optional checksum file.
@@ -40,6 +40,35 @@ pub(super) enum Candidate {
     Unreadable(String),
 }
 
+/// Why a candidate was refused: its metric label, the message naming the file, and whether
+/// the bytes are a wasm module cut short (then the refusal waits for [`INCOMPLETE_QUIET`]).
+#[derive(Debug, Clone)]
+pub(super) struct Refusal {
+    pub(super) kind: &'static str,
+    pub(super) reason: String,
+    pub(super) cut_short: bool,
+}
+
+impl Refusal {
+    /// A refusal of whole bytes.
+    pub(super) fn new(kind: &'static str, reason: String) -> Refusal {
+        Refusal {
+            kind,
+            reason,
+            cut_short: false,
+        }
+    }
+
+    /// How long the files must stay unchanged before this refusal is reported.
+    fn quiet(&self) -> Duration {
+        if self.cut_short {
+            INCOMPLETE_QUIET
+        } else {
+            REPORT_QUIET
+        }
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Seen {
     /// The snapshot last read, and when it was read and first seen.
@@ -48,8 +77,8 @@ pub(super) struct Seen {
     pub(super) since: Option<Instant>,
     /// The last candidate judged, loaded or not.
     pub(super) candidate: Option<Candidate>,
-    /// A refusal of `candidate` not reported yet: its metric label and message.
-    pub(super) held: Option<(&'static str, String)>,
+    /// A refusal of `candidate` not reported yet.
+    pub(super) held: Option<Refusal>,
     pub(super) stat_error: Option<String>,
     pub(super) missing_warned: bool,
 }
@@ -75,31 +104,48 @@ impl Seen {
 }
 
 impl Watcher {
-    /// Reports the refusal now if the files have been quiet for [`REPORT_QUIET`], else holds it.
-    pub(super) fn hold_or_report(
-        &self,
-        seen: &mut Seen,
-        kind: &'static str,
-        reason: String,
-    ) -> Outcome {
-        if seen.quiet_for() >= REPORT_QUIET {
-            return self.report(seen, kind, reason);
+    /// Reports the refusal now if the files have been quiet long enough ([`REPORT_QUIET`], or
+    /// [`INCOMPLETE_QUIET`] for a module cut short), else holds it and says what it waits for:
+    /// a file that is young may be a copy paused mid-write, which is not refused but waited for.
+    pub(super) fn hold_or_report(&self, seen: &mut Seen, refusal: Refusal) -> Outcome {
+        let quiet = refusal.quiet();
+        let changed = seen.quiet_for();
+        if changed >= quiet {
+            return self.report(seen, refusal.kind, refusal.reason);
         }
-        tracing::debug!(
-            "holding back a refusal until the files are quiet for {REPORT_QUIET:?}: {reason}"
-        );
-        seen.held = Some((kind, reason.clone()));
+        let path = self.path.display();
+        if refusal.cut_short {
+            tracing::warn!(
+                path = %path,
+                changed_ms_ago = changed.as_millis() as u64,
+                "model file is incomplete (a wasm module cut short), waiting for it to settle; \
+                 refused only if it stays unchanged for {quiet:?}"
+            );
+        } else {
+            tracing::info!(
+                path = %path,
+                changed_ms_ago = changed.as_millis() as u64,
+                "model file changed too recently to judge, waiting for it to settle; \
+                 refused if it stays unchanged for {quiet:?}: {}",
+                refusal.reason
+            );
+        }
+        let reason = refusal.reason.clone();
+        seen.held = Some(refusal);
         Outcome::Held(reason)
     }
 
     /// Reports a held refusal once the files have stayed unchanged long enough.
     pub(super) fn report_if_quiet(&self, seen: &mut Seen) -> Outcome {
-        if seen.held.is_some() && seen.quiet_for() >= REPORT_QUIET {
-            let (kind, reason) = seen.held.take().unwrap_or_default();
-            return self.report(seen, kind, reason);
-        }
-        match &seen.held {
-            Some((_, reason)) => Outcome::Held(reason.clone()),
+        match seen.held.take() {
+            Some(held) if seen.quiet_for() >= held.quiet() => {
+                self.report(seen, held.kind, held.reason)
+            }
+            Some(held) => {
+                let reason = held.reason.clone();
+                seen.held = Some(held);
+                Outcome::Held(reason)
+            }
             None => Outcome::Unchanged,
         }
     }

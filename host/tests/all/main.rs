@@ -12,6 +12,7 @@ mod kernel;
 mod oip;
 mod ops;
 mod readme;
+mod registry;
 mod startup;
 mod swap;
 mod train;

@@ -2,10 +2,11 @@
 //! for by polling; the only pauses are those that make a write slow.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::io::Write;
+use std::time::{Duration, Instant};
 
 use modelhost::model::sha256_hex;
-use modelhost::watch::Outcome;
+use modelhost::watch::{INCOMPLETE_QUIET, Outcome, REPORT_QUIET};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -392,5 +393,65 @@ async fn no_request_fails_while_versions_change_under_traffic() {
     );
     let status = server.active.status();
     assert_eq!((status.swaps, status.rejections), (21, 0));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_copy_paused_mid_write_is_waited_for_and_loads_when_it_completes() {
+    // A current-thread runtime: the watcher logs on this thread, into this subscriber.
+    let logs = crate::common::capture_logs();
+    let (registry, server) = serving_v1(&[]).await;
+    let url = base_url(&server);
+    let live = live_path(registry.path());
+    let bytes = churn_artifact("v2", 0.25);
+    let (first, rest) = bytes.split_at(bytes.len() / 2);
+
+    // The copy stalls after half the bytes, for longer than a refusal of whole bytes waits,
+    // but not as long as a module cut short is waited for.
+    let pause = REPORT_QUIET * 5 / 2;
+    assert!(pause * 2 <= INCOMPLETE_QUIET);
+    let mut file = std::fs::File::create(&live).unwrap();
+    file.write_all(first).unwrap();
+    let paused = Instant::now();
+    assert!(
+        eventually(PATIENCE, || async { logs.count("incomplete") > 0 }).await,
+        "the half file was never looked at"
+    );
+    tokio::time::sleep(pause.saturating_sub(paused.elapsed())).await;
+    file.write_all(rest).unwrap();
+    drop(file);
+
+    assert!(wait_for_version(&server, "v2", PATIENCE).await);
+    assert_eq!(server.active.status().rejections, 0);
+    assert_eq!(model_doc(&server).await["last_error"], Value::Null);
+    let rejections = "modelhost_model_rejections_total{reason=\"invalid_wasm\"}";
+    assert_eq!(crate::hostile::metric(&url, rejections).await, 0.0);
+    assert_eq!(logs.count("refused candidate"), 0, "reported as a refusal");
+
+    // A copy that stops for good is refused once it has stayed as it is that long.
+    let v3 = churn_artifact("v3", 0.5);
+    let stopped = Instant::now();
+    std::fs::write(&live, &v3[..v3.len() / 2]).unwrap();
+    let refused = eventually(PATIENCE, || async {
+        server.active.status().rejections == 1
+    })
+    .await;
+    assert!(refused, "a truncated file that stays is never refused");
+    // (Less a little for the coarse clock that stamps mtimes.)
+    let waited = stopped.elapsed();
+    assert!(
+        waited + Duration::from_millis(50) >= INCOMPLETE_QUIET,
+        "refused after {waited:?}"
+    );
+    let doc = model_doc(&server).await;
+    assert!(
+        doc["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("invalid wasm")),
+        "{doc}"
+    );
+    assert_eq!(doc["version"], "v2");
+    assert_eq!(crate::hostile::metric(&url, rejections).await, 1.0);
+    assert_eq!(logs.count("refused candidate"), 1);
     server.shutdown().await.unwrap();
 }
