@@ -311,6 +311,39 @@ async fn the_monitoring_token_guards_metrics_and_drift() {
     open.shutdown().await.unwrap();
 }
 
+#[tokio::test]
+async fn the_bearer_scheme_name_is_case_insensitive() {
+    let registry = temp_registry(Some(&churn_artifact("v1", 0.0)));
+    let token = "s3cret-Token-value";
+    let server = start_server_with(registry.path(), &[("monitoring_token", token)]).await;
+    let url = format!("{}/metrics", base_url(&server));
+    let client = reqwest::Client::new();
+    let status = |authorization: String| {
+        let request = client.get(&url).header("authorization", authorization);
+        async move { request.send().await.unwrap().status() }
+    };
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        assert_eq!(
+            status(format!("{scheme} {token}")).await,
+            StatusCode::OK,
+            "{scheme}"
+        );
+    }
+    for wrong in [
+        format!("bearer{token}"),
+        format!("bearers {token}"),
+        format!("basic {token}"),
+        "bearer".to_string(),
+    ] {
+        assert_eq!(
+            status(wrong.clone()).await,
+            StatusCode::UNAUTHORIZED,
+            "{wrong}"
+        );
+    }
+    server.shutdown().await.unwrap();
+}
+
 /// Two customers whose figures against [`churn_info`]'s training statistics were worked out by
 /// hand: tenure mean 80 ⇒ z = |80 − 30| / 17 = 2.941 (alert); complaints mean 1.5 ⇒ z = 0.3 / 1.1
 /// = 0.273; minutes mean 35 ⇒ z = 0; plan 50/50 vs 72/28 ⇒ PSI = −0.22·ln(0.5/0.72) +
