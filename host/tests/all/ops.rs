@@ -206,6 +206,50 @@ async fn no_line_is_lost_across_rotation_under_concurrent_load() {
 }
 
 #[tokio::test]
+async fn every_known_reason_and_the_serving_version_are_on_metrics_at_0_from_start_up() {
+    use modelhost::runtime::{CallError, LoadError};
+
+    let registry = temp_registry(Some(&churn_artifact("v1", 0.0)));
+    let server = start_server(registry.path()).await;
+    let url = format!("{}/metrics", base_url(&server));
+    let scrape = || async { reqwest::get(&url).await.unwrap().text().await.unwrap() };
+    let text = scrape().await;
+    let call_reasons: Vec<_> = CallError::reasons().collect();
+    let load_reasons: Vec<_> = LoadError::reasons().collect();
+    for (labels, known) in [
+        (&call_reasons, ["timeout", "trap", "bad_output"].as_slice()),
+        (
+            &load_reasons,
+            ["not_wasm", "import", "self_test", "timeout"].as_slice(),
+        ),
+    ] {
+        for reason in known {
+            assert!(labels.contains(reason), "{reason} missing from {labels:?}");
+        }
+    }
+    for (family, reasons) in [
+        ("modelhost_wasm_call_errors_total", &call_reasons),
+        ("modelhost_model_rejections_total", &load_reasons),
+    ] {
+        for reason in reasons {
+            let sample = format!("{family}{{reason=\"{reason}\"}} 0");
+            assert!(
+                text.lines().any(|line| line == sample),
+                "missing {sample} in\n{text}"
+            );
+        }
+    }
+    assert!(wait_for_version(&server, "v1", Duration::from_secs(10)).await);
+    let text = scrape().await;
+    assert!(
+        text.lines()
+            .any(|line| line == r#"modelhost_predictions_total{version="v1"} 0"#),
+        "{text}"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn metrics_count_requests_predictions_and_the_serving_model() {
     let registry = temp_registry(Some(&churn_artifact("v1", 0.0)));
     let server = start_server(registry.path()).await;
