@@ -153,7 +153,7 @@ pub struct RequestedOutput {
 #[schema(example = json!({
     "model_name": "churn", "model_version": "v63996ec0d7b4", "id": "req-001",
     "outputs": [
-        {"name": "probability", "datatype": "FP64", "shape": [1], "data": [0.9200639203]},
+        {"name": "probability", "datatype": "FP64", "shape": [1], "data": [0.9200635852203166]},
         {"name": "prediction", "datatype": "INT64", "shape": [1], "data": [1]}
     ]
 }))]
