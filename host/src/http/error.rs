@@ -2,7 +2,9 @@
 //! problem; internals (paths inside the guest, wasm backtraces) are not leaked.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -39,17 +41,50 @@ pub enum AppError {
     Internal(String),
 }
 
-impl From<BytesRejection> for AppError {
-    /// A body that could not be read: 413 over the limit, else 400.
-    fn from(rejection: BytesRejection) -> Self {
-        match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(format!(
-                "request body is too large: {}",
-                rejection.body_text()
-            )),
-            _ => AppError::BadRequest(rejection.body_text()),
-        }
+/// The largest body a route reads (`max_body_bytes`). [`app`](super::app) puts it in every
+/// request's extensions beside axum's `DefaultBodyLimit`, so a 413 can say what the limit is.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
+/// A request body, read whole under the body limit. A body that cannot be read is a JSON
+/// error: 413 naming the limit and the setting that raises it, else 400.
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        let limit = request.extensions().get::<BodyLimit>().copied();
+        Bytes::from_request(request, state)
+            .await
+            .map(Body)
+            .map_err(|rejection| body_error(rejection, limit))
     }
+}
+
+/// The error for a body that could not be read: 413 over the limit, else 400.
+fn body_error(rejection: BytesRejection, limit: Option<BodyLimit>) -> AppError {
+    if rejection.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return AppError::BadRequest(rejection.body_text());
+    }
+    match limit {
+        Some(BodyLimit(bytes)) => AppError::PayloadTooLarge(format!(
+            "request body is too large: it exceeds the {bytes}-byte limit that {} sets",
+            max_body_setting()
+        )),
+        None => AppError::PayloadTooLarge(format!(
+            "request body is too large: {}",
+            rejection.body_text()
+        )),
+    }
+}
+
+/// The environment variable of `max_body_bytes`, as the settings table declares it.
+fn max_body_setting() -> &'static str {
+    crate::config::SETTINGS
+        .iter()
+        .find(|setting| setting.key == "max_body_bytes")
+        .map_or("max_body_bytes", |setting| setting.env)
 }
 
 impl IntoResponse for AppError {

@@ -5,13 +5,12 @@ use std::time::Instant;
 
 use axum::Extension;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::error::Body;
 use super::observe::{RequestId, X_REQUEST_ID};
 use super::{AppError, AppState};
 use crate::model::Model;
@@ -24,10 +23,10 @@ pub async fn predict(
     State(state): State<AppState>,
     request_id: Option<Extension<RequestId>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Body, AppError>,
 ) -> Result<Response, AppError> {
     let started = Instant::now();
-    let body = body?;
+    let Body(body) = body?;
     check_json_content_type(&headers)?;
     let object = parse_object(&body).map_err(|error| match error {
         BodyError::Malformed(message) => AppError::BadRequest(message),

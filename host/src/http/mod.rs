@@ -17,6 +17,7 @@ pub mod oip;
 pub mod openapi;
 
 pub use error::AppError;
+use error::BodyLimit;
 pub use limits::EdgeLimits;
 
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::{Router, middleware};
+use axum::{Extension, Router, middleware};
 use tokio::sync::Semaphore;
 
 use crate::model::ActiveModel;
@@ -209,6 +210,7 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(Extension(BodyLimit(max_body_bytes)))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             limits::request_timeout,

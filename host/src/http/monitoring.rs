@@ -2,7 +2,7 @@
 //! that protects them when `MONITORING_TOKEN` is set.
 //!
 //! The token is compared in constant time and never logged or echoed; a wrong or missing token
-//! gets 401 with `WWW-Authenticate: Bearer`.
+//! gets 401 with `WWW-Authenticate: Bearer`. The scheme name is case-insensitive.
 
 use axum::Json;
 use axum::extract::{Query, Request, State};
@@ -29,8 +29,7 @@ pub async fn require_token(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(bearer_credentials)
         .unwrap_or("");
     // Compare full-length byte strings in constant time; only the length may leak, which
     // reveals nothing useful about a random token.
@@ -48,6 +47,15 @@ pub async fn require_token(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         response
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme name is matched without
+/// regard to case (RFC 7235 §2.1), so `bearer` and `BEARER` clients are let in too.
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// `GET /metrics`: Prometheus (OpenMetrics) text.

@@ -21,8 +21,7 @@ use std::time::Instant;
 
 use axum::Extension;
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +32,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use self::tensor::Datatype;
 use super::batch::{RowError, check_batch_limit, score_rows, summary};
+use super::error::Body;
 use super::handlers::{chosen_request_id, not_ready_reason, serving_model};
 use super::observe::RequestId;
 use super::{AppError, AppState};
@@ -153,7 +153,7 @@ pub struct RequestedOutput {
 #[schema(example = json!({
     "model_name": "churn", "model_version": "v63996ec0d7b4", "id": "req-001",
     "outputs": [
-        {"name": "probability", "datatype": "FP64", "shape": [1], "data": [0.9200639203]},
+        {"name": "probability", "datatype": "FP64", "shape": [1], "data": [0.9200635852203166]},
         {"name": "prediction", "datatype": "INT64", "shape": [1], "data": [1]}
     ]
 }))]
@@ -261,11 +261,11 @@ pub async fn infer(
     model_ref: Result<Path<ModelRef>, PathRejection>,
     request_id: Option<Extension<RequestId>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Body, AppError>,
 ) -> Result<Response, AppError> {
     let started = Instant::now();
     let model_ref = path(model_ref)?;
-    let body = body?;
+    let Body(body) = body?;
     let model = serving(&state, &model_ref)?;
     if let Some(encoding) = headers.get(header::CONTENT_ENCODING)
         && encoding.as_bytes() != b"identity"

@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use modelhost_abi::info::{MAX_INFO_BYTES, ModelInfo};
 use modelhost_abi::{exports, status};
+use strum::IntoEnumIterator;
 use wasmtime::{
     Engine, InstancePre, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
 };
@@ -15,7 +16,15 @@ use wasmtime::{
 use super::{Limits, LoadError, MAX_TABLE_ELEMENTS};
 
 /// Why a call into the guest failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+///
+/// [`CallReason`] names each variant without its data; it is what [`CallError::reason`] labels
+/// and what [`CallError::reasons`] enumerates, so the metric labels can never miss a variant.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(CallReason),
+    derive(strum::EnumIter),
+    doc = "The cause of a [`CallError`], without its details."
+)]
 pub enum CallError {
     #[error("exceeded the {0} ms time limit")]
     Timeout(u128),
@@ -43,16 +52,28 @@ pub enum CallError {
 impl CallError {
     /// A short, stable label for the cause, for metrics and logs.
     pub fn reason(&self) -> &'static str {
+        CallReason::from(self).label()
+    }
+
+    /// Every label [`reason`](Self::reason) can return, once each.
+    pub fn reasons() -> impl Iterator<Item = &'static str> {
+        CallReason::iter().map(CallReason::label)
+    }
+}
+
+impl CallReason {
+    /// The metric label of this cause.
+    pub fn label(self) -> &'static str {
         match self {
-            CallError::Timeout(_) => "timeout",
-            CallError::Trap(_) => "trap",
-            CallError::Capacity => "capacity",
-            CallError::Instantiate(_) => "instantiate",
-            CallError::AllocFailed(_) => "alloc_failed",
-            CallError::OutOfBounds { .. } => "out_of_bounds",
-            CallError::Status { .. } => "status",
-            CallError::BadOutput { .. } => "bad_output",
-            CallError::InputTooLarge { .. } => "input_too_large",
+            CallReason::Timeout => "timeout",
+            CallReason::Trap => "trap",
+            CallReason::Capacity => "capacity",
+            CallReason::Instantiate => "instantiate",
+            CallReason::AllocFailed => "alloc_failed",
+            CallReason::OutOfBounds => "out_of_bounds",
+            CallReason::Status => "status",
+            CallReason::BadOutput => "bad_output",
+            CallReason::InputTooLarge => "input_too_large",
         }
     }
 }

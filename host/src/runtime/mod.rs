@@ -13,12 +13,13 @@ mod check;
 mod guest;
 
 pub use check::{MAX_ARTIFACT_BYTES, MAX_TABLE_ELEMENTS, is_cut_short};
-pub use guest::{CallError, Guest};
+pub use guest::{CallError, CallReason, Guest};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use strum::IntoEnumIterator;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the background ticker advances the engine's epoch. The time limit is enforced
@@ -107,21 +108,68 @@ pub enum LoadError {
 impl LoadError {
     /// A short, stable label for the cause, for metrics and logs.
     pub fn reason(&self) -> &'static str {
+        let reason = match self {
+            LoadError::Empty => LoadReason::Empty,
+            LoadError::TooLarge { .. } => LoadReason::TooLarge,
+            LoadError::NotWasm(_) => LoadReason::NotWasm,
+            LoadError::Invalid(_) => LoadReason::InvalidWasm,
+            LoadError::Import { .. } => LoadReason::Import,
+            LoadError::StartFunction => LoadReason::StartFunction,
+            LoadError::Memories(_) | LoadError::MemoryTooLarge { .. } => LoadReason::Memory,
+            LoadError::TableTooLarge { .. } => LoadReason::Table,
+            LoadError::MissingExport(_) | LoadError::ExportType { .. } => LoadReason::Exports,
+            LoadError::AbiVersion(_) => LoadReason::AbiVersion,
+            LoadError::Info(_) => LoadReason::Info,
+            LoadError::Call { error, .. } => return error.reason(),
+            LoadError::SelfTest(_) => LoadReason::SelfTest,
+            LoadError::SelfTestCall(source) => return source.reason(),
+        };
+        reason.label()
+    }
+
+    /// Every label [`reason`](Self::reason) can return, once each: the load checks' own, then
+    /// the call reasons a failed `info` or self-test call is labelled with.
+    pub fn reasons() -> impl Iterator<Item = &'static str> {
+        LoadReason::iter()
+            .map(LoadReason::label)
+            .chain(CallError::reasons())
+    }
+}
+
+/// The causes a load refusal is labelled with, besides a failed call's own [`CallError`]
+/// reason. Several [`LoadError`] variants may share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter)]
+pub enum LoadReason {
+    Empty,
+    TooLarge,
+    NotWasm,
+    InvalidWasm,
+    Import,
+    StartFunction,
+    Memory,
+    Table,
+    Exports,
+    AbiVersion,
+    Info,
+    SelfTest,
+}
+
+impl LoadReason {
+    /// The metric label of this cause.
+    pub fn label(self) -> &'static str {
         match self {
-            LoadError::Empty => "empty",
-            LoadError::TooLarge { .. } => "too_large",
-            LoadError::NotWasm(_) => "not_wasm",
-            LoadError::Invalid(_) => "invalid_wasm",
-            LoadError::Import { .. } => "import",
-            LoadError::StartFunction => "start_function",
-            LoadError::Memories(_) | LoadError::MemoryTooLarge { .. } => "memory",
-            LoadError::TableTooLarge { .. } => "table",
-            LoadError::MissingExport(_) | LoadError::ExportType { .. } => "exports",
-            LoadError::AbiVersion(_) => "abi_version",
-            LoadError::Info(_) => "info",
-            LoadError::Call { error, .. } => error.reason(),
-            LoadError::SelfTest(_) => "self_test",
-            LoadError::SelfTestCall(source) => source.reason(),
+            LoadReason::Empty => "empty",
+            LoadReason::TooLarge => "too_large",
+            LoadReason::NotWasm => "not_wasm",
+            LoadReason::InvalidWasm => "invalid_wasm",
+            LoadReason::Import => "import",
+            LoadReason::StartFunction => "start_function",
+            LoadReason::Memory => "memory",
+            LoadReason::Table => "table",
+            LoadReason::Exports => "exports",
+            LoadReason::AbiVersion => "abi_version",
+            LoadReason::Info => "info",
+            LoadReason::SelfTest => "self_test",
         }
     }
 }

@@ -16,6 +16,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::predlog::LogCounters;
+use crate::runtime::{CallError, LoadError};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -95,7 +96,7 @@ impl Metrics {
             "Duration of one model call (fresh instance + predict)",
             wasm_call_duration.clone(),
         );
-        let wasm_call_errors = Family::<ReasonLabels, Counter>::default();
+        let wasm_call_errors = at_zero(CallError::reasons());
         registry.register(
             "wasm_call_errors",
             "Failed model calls by reason",
@@ -113,7 +114,7 @@ impl Metrics {
             "Times the serving model was replaced (the first load included)",
             model_swaps.clone(),
         );
-        let model_rejections = Family::<ReasonLabels, Counter>::default();
+        let model_rejections = at_zero(LoadError::reasons());
         registry.register(
             "model_rejections",
             "Candidate artifacts refused, by reason",
@@ -171,6 +172,10 @@ impl Metrics {
                 sha256: sha256.to_string(),
             })
             .set(1);
+        // Its prediction series exists from the moment it serves, at 0 until its first answer.
+        self.predictions.get_or_create_owned(&VersionLabels {
+            version: version.to_string(),
+        });
     }
 
     /// Counts a refused candidate.
@@ -194,6 +199,19 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
     }
+}
+
+/// A counter family with a series at 0 for each of `reasons`, so that every known cause is on
+/// `/metrics` from start-up: `rate()` and alerts see a cause's first occurrence as a rise from
+/// 0, not as a series that appears out of nowhere.
+fn at_zero(reasons: impl Iterator<Item = &'static str>) -> Family<ReasonLabels, Counter> {
+    let family = Family::<ReasonLabels, Counter>::default();
+    for reason in reasons {
+        family.get_or_create_owned(&ReasonLabels {
+            reason: reason.to_string(),
+        });
+    }
+    family
 }
 
 /// Raises `counter` to `value` (counters only go up).
@@ -236,8 +254,16 @@ mod tests {
             "{text}"
         );
         assert!(
-            !text.contains(r#"version="v1""#),
+            !text.contains(r#"modelhost_model_info{name="churn",version="v1""#),
             "only the serving model: {text}"
+        );
+        assert!(
+            text.contains(r#"modelhost_predictions_total{version="v2"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"modelhost_wasm_call_errors_total{reason="trap"} 0"#),
+            "{text}"
         );
         assert!(
             text.contains(r#"modelhost_model_rejections_total{reason="import"} 1"#),

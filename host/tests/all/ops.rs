@@ -206,6 +206,50 @@ async fn no_line_is_lost_across_rotation_under_concurrent_load() {
 }
 
 #[tokio::test]
+async fn every_known_reason_and_the_serving_version_are_on_metrics_at_0_from_start_up() {
+    use modelhost::runtime::{CallError, LoadError};
+
+    let registry = temp_registry(Some(&churn_artifact("v1", 0.0)));
+    let server = start_server(registry.path()).await;
+    let url = format!("{}/metrics", base_url(&server));
+    let scrape = || async { reqwest::get(&url).await.unwrap().text().await.unwrap() };
+    let text = scrape().await;
+    let call_reasons: Vec<_> = CallError::reasons().collect();
+    let load_reasons: Vec<_> = LoadError::reasons().collect();
+    for (labels, known) in [
+        (&call_reasons, ["timeout", "trap", "bad_output"].as_slice()),
+        (
+            &load_reasons,
+            ["not_wasm", "import", "self_test", "timeout"].as_slice(),
+        ),
+    ] {
+        for reason in known {
+            assert!(labels.contains(reason), "{reason} missing from {labels:?}");
+        }
+    }
+    for (family, reasons) in [
+        ("modelhost_wasm_call_errors_total", &call_reasons),
+        ("modelhost_model_rejections_total", &load_reasons),
+    ] {
+        for reason in reasons {
+            let sample = format!("{family}{{reason=\"{reason}\"}} 0");
+            assert!(
+                text.lines().any(|line| line == sample),
+                "missing {sample} in\n{text}"
+            );
+        }
+    }
+    assert!(wait_for_version(&server, "v1", Duration::from_secs(10)).await);
+    let text = scrape().await;
+    assert!(
+        text.lines()
+            .any(|line| line == r#"modelhost_predictions_total{version="v1"} 0"#),
+        "{text}"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn metrics_count_requests_predictions_and_the_serving_model() {
     let registry = temp_registry(Some(&churn_artifact("v1", 0.0)));
     let server = start_server(registry.path()).await;
@@ -309,6 +353,39 @@ async fn the_monitoring_token_guards_metrics_and_drift() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     open.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_name_is_case_insensitive() {
+    let registry = temp_registry(Some(&churn_artifact("v1", 0.0)));
+    let token = "s3cret-Token-value";
+    let server = start_server_with(registry.path(), &[("monitoring_token", token)]).await;
+    let url = format!("{}/metrics", base_url(&server));
+    let client = reqwest::Client::new();
+    let status = |authorization: String| {
+        let request = client.get(&url).header("authorization", authorization);
+        async move { request.send().await.unwrap().status() }
+    };
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        assert_eq!(
+            status(format!("{scheme} {token}")).await,
+            StatusCode::OK,
+            "{scheme}"
+        );
+    }
+    for wrong in [
+        format!("bearer{token}"),
+        format!("bearers {token}"),
+        format!("basic {token}"),
+        "bearer".to_string(),
+    ] {
+        assert_eq!(
+            status(wrong.clone()).await,
+            StatusCode::UNAUTHORIZED,
+            "{wrong}"
+        );
+    }
+    server.shutdown().await.unwrap();
 }
 
 /// Two customers whose figures against [`churn_info`]'s training statistics were worked out by

@@ -32,6 +32,7 @@ const DOCS: &str = "documentation";
             "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"
         }))),
         ("a batch" = (value = json!({
+            "request_id": "batch-7",
             "instances": [
                 {"tenure_months": 6, "num_complaints": 3, "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"},
                 {"tenure_months": 48, "num_complaints": 0, "avg_session_minutes": 40, "plan_type": "premium", "region": "EU"}
@@ -47,10 +48,10 @@ const DOCS: &str = "documentation";
                 "ts": 1795644213
             }))),
             ("a batch" = (value = json!({"predictions": [
-                {"request_id": "5f0c…/0", "model_version": "v63996ec0d7b4", "prediction": 1, "probability": 0.920064, "latency_ms": 0.412,
+                {"request_id": "batch-7/0", "model_version": "v63996ec0d7b4", "prediction": 1, "probability": 0.920064, "latency_ms": 0.412,
                  "features": {"tenure_months": 6, "num_complaints": 3, "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"}, "ts": 1795644213},
-                {"request_id": "5f0c…/1", "model_version": "v63996ec0d7b4", "prediction": 0, "probability": 0.061251, "latency_ms": 0.412,
-                 "features": {"tenure_months": 48, "num_complaints": 0, "avg_session_minutes": 40, "plan_type": "premium", "region": "EU"}, "ts": 1795644213}
+                {"request_id": "batch-7/1", "model_version": "v63996ec0d7b4", "prediction": 0, "probability": 0.215316, "latency_ms": 0.412,
+                 "features": {"tenure_months": 48, "num_complaints": 0, "avg_session_minutes": 40.0, "plan_type": "premium", "region": "EU"}, "ts": 1795644213}
             ]})))
         )),
         (status = 400, description = "Malformed JSON", body = ErrorBody),

@@ -90,6 +90,61 @@ async fn oversized_bodies_are_413_whether_announced_or_streamed() {
     server.shutdown().await.unwrap();
 }
 
+#[tokio::test]
+async fn a_413_names_the_limit_and_its_setting_on_every_route_that_reads_a_body() {
+    let (_registry, server) = serving(&[("max_body_bytes", "2048")]).await;
+    let url = base_url(&server);
+    let expected = "request body is too large: it exceeds the 2048-byte limit that \
+                    MODELHOST_MAX_BODY_BYTES sets";
+    let mut customer = example_customer();
+    customer["padding"] = json!("x".repeat(4096));
+    let batch = json!({ "instances": vec![example_customer(); 40] });
+    let n = 1000;
+    let infer = json!({"inputs": [
+        {"name": "tenure_months", "shape": [n], "datatype": "INT64", "data": vec![6; n]},
+        {"name": "num_complaints", "shape": [n], "datatype": "INT64", "data": vec![3; n]},
+        {"name": "avg_session_minutes", "shape": [n], "datatype": "FP64", "data": vec![12.5; n]},
+        {"name": "plan_type", "shape": [n], "datatype": "BYTES", "data": vec!["basic"; n]},
+        {"name": "region", "shape": [n], "datatype": "BYTES", "data": vec!["AF"; n]},
+    ]});
+    let client = reqwest::Client::new();
+    for (route, body) in [
+        ("/predict", &customer),
+        ("/predict", &batch),
+        ("/v2/models/churn/infer", &infer),
+        ("/v2/models/churn/versions/v1/infer", &infer),
+    ] {
+        let response = client
+            .post(format!("{url}{route}"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{route}: {text}");
+        let answer: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{route}: {e}: {text}"));
+        assert_eq!(answer, json!({ "error": expected }), "{route}");
+    }
+
+    // Streamed without Content-Length, the body only turns out too large on the way.
+    let chunk = "y".repeat(1024);
+    let mut request = String::from(
+        "POST /v2/models/churn/infer HTTP/1.1\r\nhost: test\r\n\
+         content-type: application/json\r\ntransfer-encoding: chunked\r\n\
+         connection: close\r\n\r\n",
+    );
+    for _ in 0..4 {
+        request.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    request.push_str("0\r\n\r\n");
+    let (status, answer) = raw_exchange(&server, request.as_bytes()).await;
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(answer, json!({ "error": expected }));
+    server.shutdown().await.unwrap();
+}
+
 /// The lab's example customer as JSON text with one field's value replaced by `raw` text.
 fn customer_with(field: &str, raw: &str) -> Vec<u8> {
     let text = serde_json::to_string(&example_customer()).unwrap();

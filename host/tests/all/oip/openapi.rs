@@ -1,14 +1,16 @@
 //! `/openapi.json` covers every route the router declares, every documented operation is
-//! routed, the documented bodies match real ones, and `/docs` renders the document.
+//! routed, the documented bodies match real ones, every documented example is what the default
+//! model answers, and `/docs` renders the document.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{VERSION, get, post_json, serving};
-use crate::common::example_customer;
+use crate::common::{base_url, eventually, example_customer, start_server};
 
 /// `(METHOD, path)` of every `.route(...)` in the router's source (`host/src/http/`), in axum's
 /// `{param}` syntax, which OpenAPI shares.
@@ -213,4 +215,183 @@ async fn docs_renders_the_document() {
     let embedded: Value = serde_json::from_str(embedded.trim()).unwrap();
     let (_, document) = get(&format!("{url}/openapi.json")).await;
     assert_eq!(embedded, document);
+}
+
+/// Fields whose documented value only illustrates: the clock's (`latency_ms`, `ts`). Everything
+/// else in an example answer is what the default model answers, to the last digit.
+const ILLUSTRATIVE: [&str; 2] = ["latency_ms", "ts"];
+
+/// A server on a copy of the committed default registry (`registry/churn`), once it serves.
+async fn serving_the_default() -> (tempfile::TempDir, modelhost::serve::Server, String) {
+    let committed = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../registry/churn");
+    let registry = tempfile::tempdir().unwrap();
+    let model_dir = registry.path().join("churn");
+    std::fs::create_dir_all(model_dir.join("versions")).unwrap();
+    for file in ["model.wasm", "history.jsonl"] {
+        std::fs::copy(committed.join(file), model_dir.join(file)).unwrap();
+    }
+    for entry in std::fs::read_dir(committed.join("versions")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            model_dir.join("versions").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    let server = start_server(registry.path()).await;
+    let url = base_url(&server);
+    let ready = eventually(Duration::from_secs(10), || async {
+        get(&format!("{url}/ready")).await.0 == StatusCode::OK
+    })
+    .await;
+    assert!(ready, "the default model never served");
+    (registry, server, url)
+}
+
+/// The schema `schema` names, following a `$ref` into `components`.
+fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.strip_prefix("#/components/schemas/").unwrap();
+            &document["components"]["schemas"][name]
+        }
+        None => schema,
+    }
+}
+
+/// The examples a JSON body carries, by name: its named `examples`, else its `example`, else
+/// its schema's `example`, and the examples of each alternative of a `oneOf` schema (named
+/// `oneOf[i]`, so a request's alternative pairs with the answer's).
+fn examples(document: &Value, content: &Value) -> Vec<(String, Value)> {
+    let content = &content["application/json"];
+    let mut found = Vec::new();
+    if let Some(named) = content["examples"].as_object() {
+        for (name, example) in named {
+            found.push((name.clone(), example["value"].clone()));
+        }
+    } else if !content["example"].is_null() {
+        found.push(("example".to_string(), content["example"].clone()));
+    }
+    let schema = resolve(document, &content["schema"]);
+    if found.is_empty() && !schema["example"].is_null() {
+        found.push(("example".to_string(), schema["example"].clone()));
+    }
+    for (i, alternative) in schema["oneOf"].as_array().into_iter().flatten().enumerate() {
+        let alternative = resolve(document, alternative);
+        if !alternative["example"].is_null() {
+            found.push((format!("oneOf[{i}]"), alternative["example"].clone()));
+        }
+    }
+    found
+}
+
+/// Where `answer` differs from `documented`: a missing or extra field, another value, or for
+/// the [`ILLUSTRATIVE`] fields, another JSON type.
+fn differences(documented: &Value, answer: &Value, at: &str, found: &mut Vec<String>) {
+    match (documented, answer) {
+        (Value::Object(doc), Value::Object(real)) => {
+            let doc_keys: Vec<_> = doc.keys().collect();
+            let real_keys: Vec<_> = real.keys().collect();
+            if doc_keys != real_keys {
+                found.push(format!(
+                    "{at}: documented fields {doc_keys:?}, answered {real_keys:?}"
+                ));
+                return;
+            }
+            for (key, value) in doc {
+                let at = format!("{at}.{key}");
+                if ILLUSTRATIVE.contains(&key.as_str()) {
+                    if std::mem::discriminant(value) != std::mem::discriminant(&real[key]) {
+                        found.push(format!("{at}: documented {value}, answered {}", real[key]));
+                    }
+                } else {
+                    differences(value, &real[key], &at, found);
+                }
+            }
+        }
+        (Value::Array(doc), Value::Array(real)) if doc.len() == real.len() => {
+            for (i, (doc, real)) in doc.iter().zip(real).enumerate() {
+                differences(doc, real, &format!("{at}[{i}]"), found);
+            }
+        }
+        _ if documented != answer => {
+            found.push(format!("{at}: documented {documented}, answered {answer}"));
+        }
+        _ => {}
+    }
+}
+
+/// Every request example is sent to its route, every route without a body is asked, and each
+/// documented answer must be the server's.
+#[tokio::test]
+async fn every_documented_example_is_what_the_default_model_answers() {
+    let (_registry, _server, url) = serving_the_default().await;
+    let (_, document) = get(&format!("{url}/openapi.json")).await;
+    let mut checked = Vec::new();
+    let mut wrong = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            // Path parameters take their documented examples.
+            let mut concrete = path.clone();
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if parameter["in"] == "path" {
+                    let name = parameter["name"].as_str().unwrap();
+                    let example = parameter["example"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{path}: no example for {{{name}}}"));
+                    concrete = concrete.replace(&format!("{{{name}}}"), example);
+                }
+            }
+            let answers = examples(&document, &operation["responses"]["200"]["content"]);
+            let Some(request_body) = operation.get("requestBody") else {
+                // A drift report's example shows a drifted window, which a fresh server has not.
+                if path == "/monitoring/drift" {
+                    continue;
+                }
+                for (name, documented) in &answers {
+                    let at = format!("{method} {path} ({name})");
+                    let (status, answer) = get(&format!("{url}{concrete}")).await;
+                    assert_eq!(status, StatusCode::OK, "{at}: {answer}");
+                    differences(documented, &answer, &at, &mut wrong);
+                    checked.push(at);
+                }
+                continue;
+            };
+            assert_eq!(method, "post", "{path}");
+            let requests = examples(&document, &request_body["content"]);
+            assert!(!requests.is_empty(), "{path}: no request example");
+            for (name, request) in &requests {
+                let at = format!("{method} {path} ({name})");
+                let (status, answer) = post_json(&format!("{url}{concrete}"), request).await;
+                assert_eq!(status, StatusCode::OK, "{at}: {answer}");
+                match answers.iter().find(|(answered, _)| answered == name) {
+                    Some((_, documented)) => {
+                        differences(documented, &answer, &at, &mut wrong);
+                        checked.push(at);
+                    }
+                    // Only an alternative's schema may leave its answer undocumented.
+                    None => assert!(name.starts_with("oneOf"), "{at}: no answer documented"),
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "examples that are not the server's answer:\n{}",
+        wrong.join("\n")
+    );
+    for expected in [
+        "post /predict (one customer)",
+        "post /predict (a batch)",
+        "post /predict (oneOf[0])",
+        "post /v2/models/{name}/infer (example)",
+        "post /v2/models/{name}/versions/{version}/infer (example)",
+        "get /ready (example)",
+        "get /v2/models/{name} (example)",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == expected),
+            "{expected} unchecked: {checked:?}"
+        );
+    }
 }
