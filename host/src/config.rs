@@ -136,7 +136,10 @@ impl Config {
         if !self.registry_dir_is_default || cwd.join(&self.registry_dir).is_dir() {
             return None;
         }
-        let relative = self.registry_dir.strip_prefix(".").unwrap_or(&self.registry_dir);
+        let relative = self
+            .registry_dir
+            .strip_prefix(".")
+            .unwrap_or(&self.registry_dir);
         let found = cwd
             .ancestors()
             .skip(1)

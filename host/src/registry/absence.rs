@@ -99,6 +99,9 @@ mod tests {
         assert_eq!(absence.models, ["churn", "fraud"]);
         let text = absence.to_string();
         assert!(text.contains("chrun/model.wasm"), "{text}");
-        assert!(text.contains("holds churn, fraud (MODEL_NAME selects one)"), "{text}");
+        assert!(
+            text.contains("holds churn, fraud (MODEL_NAME selects one)"),
+            "{text}"
+        );
     }
 }

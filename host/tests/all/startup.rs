@@ -87,7 +87,10 @@ async fn a_mistyped_model_name_says_what_the_registry_holds() {
                     the registry ./registry holds churn (MODEL_NAME selects one)";
     let named = eventually(Duration::from_secs(30), || async {
         let (status, body) = get(&base, "/ready").await;
-        status == 503 && body["reason"].as_str().is_some_and(|r| r.contains(expected))
+        status == 503
+            && body["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains(expected))
     })
     .await;
     assert!(named, "/ready: {:?}", get(&base, "/ready").await);
@@ -97,11 +100,19 @@ async fn a_mistyped_model_name_says_what_the_registry_holds() {
         .filter(|line| line.contains(expected))
         .map(str::to_string)
         .collect();
-    assert_eq!(lines.len(), 1, "one startup line says it:\n{}", server.output());
+    assert_eq!(
+        lines.len(),
+        1,
+        "one startup line says it:\n{}",
+        server.output()
+    );
 
     // Nor does a registry that is not there wait in silence.
     let mut env = default_env(logs.path());
-    env.insert("REGISTRY_DIR".to_string(), "/nonexistent/registry".to_string());
+    env.insert(
+        "REGISTRY_DIR".to_string(),
+        "/nonexistent/registry".to_string(),
+    );
     let mut server = Process::spawn_in(&["serve".to_string()], &env, Some(root.path()));
     let base = server.address(Duration::from_secs(30));
     let named = eventually(Duration::from_secs(30), || async {
@@ -120,7 +131,10 @@ async fn ctrl_c_stops_at_once_and_a_second_one_exits_during_the_graceful_stop() 
     let logs = tempfile::tempdir().unwrap();
     let mut env = default_env(logs.path());
     // A shutdown delay far longer than the waits below: only skipping it can pass.
-    env.insert("MODELHOST_SHUTDOWN_DELAY_MS".to_string(), "600000".to_string());
+    env.insert(
+        "MODELHOST_SHUTDOWN_DELAY_MS".to_string(),
+        "600000".to_string(),
+    );
 
     let mut server = Process::spawn_in(&["serve".to_string()], &env, Some(root.path()));
     let base = server.address(Duration::from_secs(30));
@@ -145,5 +159,10 @@ async fn ctrl_c_stops_at_once_and_a_second_one_exits_during_the_graceful_stop() 
     assert!(draining, "{}", server.output());
     server.signal("INT");
     let status = server.wait(Duration::from_secs(60));
-    assert_eq!(status.and_then(|s| s.code()), Some(130), "{}", server.output());
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(130),
+        "{}",
+        server.output()
+    );
 }
