@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use modelhost_abi::info::{
-    CaseRule, FeatureKind, FeatureSpec, GoldenValue, ModelInfo, TASK_BINARY_CLASSIFICATION,
+    FeatureKind, FeatureSpec, GoldenValue, ModelInfo, TASK_BINARY_CLASSIFICATION,
 };
 use modelhost_abi::params::FittedFeature as AbiFeature;
 use modelhost_train as mt;
@@ -97,24 +97,16 @@ pub struct Gate {
 
 /// Ranges requests are validated against. The lab's API fixes them for the churn columns; for
 /// other columns the training range is widened by its own span on both sides.
-fn feature_range(name: &str, stats: Option<&mt::NumericStats>) -> (f64, f64) {
+fn feature_range(name: &str, range: Option<&mt::NumericRange>) -> (f64, f64) {
     match name {
         "tenure_months" => (0.0, 200.0),
         "num_complaints" => (0.0, 50.0),
         "avg_session_minutes" => (0.0, 500.0),
         _ => {
-            let (lo, hi) = stats.map_or((0.0, 0.0), |s| (s.min, s.max));
+            let (lo, hi) = range.map_or((0.0, 0.0), |r| (r.min, r.max));
             let span = (hi - lo).max(1.0);
             ((lo - span).floor(), (hi + span).ceil())
         }
-    }
-}
-
-fn abi_case(rule: mt::CaseRule) -> CaseRule {
-    match rule {
-        mt::CaseRule::Lower => CaseRule::Lower,
-        mt::CaseRule::Upper => CaseRule::Upper,
-        mt::CaseRule::Keep => CaseRule::Keep,
     }
 }
 
@@ -213,7 +205,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     }
     let (fitted, metrics, threshold) = mt::run_pipeline(&train_rows, &test_rows, 1.0)
         .map_err(|e| TrainError::Fit(e.to_string()))?;
-    let stats = mt::TrainingStats::from_dataset(&train_rows);
+    let stats = mt::DatasetStats::from_dataset(&train_rows);
 
     let mut info = model_info(options, &fitted, &metrics, threshold, &stats);
     let (intercept, features) = abi_features(&fitted);
@@ -265,14 +257,14 @@ fn model_info(
     fitted: &mt::FittedPipeline,
     metrics: &mt::Metrics,
     threshold: f64,
-    stats: &mt::TrainingStats,
+    stats: &mt::DatasetStats,
 ) -> ModelInfo {
     let features = fitted
         .features
         .iter()
         .map(|feature| match feature {
             mt::FittedFeature::Numeric { name, kind, .. } => {
-                let (min, max) = feature_range(name, stats.numeric.get(name));
+                let (min, max) = feature_range(name, stats.ranges.get(name));
                 let kind = if *kind == mt::FeatureKind::Integer {
                     FeatureKind::Integer { min, max }
                 } else {
@@ -289,7 +281,7 @@ fn model_info(
                 name: name.clone(),
                 kind: FeatureKind::Categorical {
                     vocabulary: vocabulary.clone(),
-                    case: abi_case(mt::case_rule(name)),
+                    case: mt::case_rule(name),
                 },
             },
         })
@@ -304,10 +296,7 @@ fn model_info(
     }
     metric_map.insert("baseline_f1".to_string(), metrics.baseline_f1);
     metric_map.insert("n_test".to_string(), metrics.n as f64);
-    // Same JSON shape on both sides; the ABI side ignores the extra min/max.
-    let training = serde_json::to_value(stats)
-        .and_then(serde_json::from_value)
-        .unwrap_or_default();
+    let training = stats.training.clone();
     ModelInfo {
         name: options.model_name.clone(),
         version: String::new(),

@@ -24,31 +24,9 @@ use crate::dataset::{Column, ColumnData, Dataset, FeatureKind};
 /// Largest tolerated fraction of null cells in any one column (the lab's 5 %).
 pub const MAX_NULL_FRACTION: f64 = 0.05;
 
-/// How a categorical value is normalised. Every rule trims surrounding white space first. The
-/// serialised form (`"lower"`, `"upper"`, `"keep"`) matches the model ABI's `CaseRule`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CaseRule {
-    /// Lower-case (the lab's `plan_type`).
-    Lower,
-    /// Upper-case (the lab's `region`).
-    Upper,
-    /// Leave the case as written.
-    #[default]
-    Keep,
-}
-
-impl CaseRule {
-    /// Trims `raw` and applies the rule.
-    pub fn apply(self, raw: &str) -> String {
-        let trimmed = raw.trim();
-        match self {
-            CaseRule::Lower => trimmed.to_lowercase(),
-            CaseRule::Upper => trimmed.to_uppercase(),
-            CaseRule::Keep => trimmed.to_string(),
-        }
-    }
-}
+/// How a categorical value is normalised: the model ABI's own rule, so training data and
+/// requests are normalised by one piece of code.
+pub use modelhost_abi::info::CaseRule;
 
 /// The case rule for a categorical column. The server applies the same rule to requests, so a
 /// client sending `"Premium"` or `" eu"` is scored like the training data.

@@ -35,7 +35,7 @@ pub use fit::{Convergence, FitError, FittedFeature, FittedPipeline, PredictError
 pub use metrics::{Confusion, Metrics, evaluate, roc_auc, tune_threshold};
 pub use solver::sigmoid;
 pub use split::stratified_split;
-pub use stats::{NumericStats, TrainingStats};
+pub use stats::{DatasetStats, NumericRange, NumericStats, TrainingStats};
 pub use synth::{CHURN_FEATURES, CHURN_TARGET, synthetic_churn};
 
 use thiserror::Error;
@@ -90,7 +90,7 @@ mod tests {
         // The lab saw F1 near 0.7 and AUC well above chance on data from this generator.
         assert!(metrics.f1 > 0.55 && metrics.f1 >= metrics.baseline_f1);
         assert!(metrics.roc_auc.unwrap() > 0.65);
-        let stats = TrainingStats::from_dataset(&train);
+        let stats = DatasetStats::from_dataset(&train).training;
         assert_eq!(stats.numeric.len(), 3);
         assert_eq!(stats.categorical["region"].len(), 4);
     }

@@ -70,7 +70,7 @@ pub enum FeatureKind {
 }
 
 /// How a categorical value is normalised before lookup (after trimming white space).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CaseRule {
     /// Lower-case (the lab's `plan_type`).
