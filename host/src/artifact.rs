@@ -13,7 +13,9 @@
 
 use modelhost_abi::info::{FeatureKind, GoldenPair, GoldenValue, ModelInfo};
 use modelhost_abi::params::{BLOCK_SIZE, FittedFeature, MAGIC, ParamView, encode_block};
-use modelhost_abi::{UNKNOWN_CATEGORY, status};
+use modelhost_abi::status;
+
+use crate::model::schema::prepare_golden;
 
 /// The compiled kernel template, with an empty parameter block.
 pub const KERNEL_TEMPLATE: &[u8] = include_bytes!(concat!(
@@ -94,7 +96,7 @@ pub fn build_artifact(
     let mut info = info.clone();
     info.golden = Vec::with_capacity(golden_inputs.len());
     for (i, input) in golden_inputs.iter().enumerate() {
-        let row = encode_golden(&info, input)
+        let row = prepare_golden(&info, input)
             .map_err(|problem| ArtifactError::Info(format!("golden input {i}: {problem}")))?;
         let mut out = [0.0];
         let code = modelhost_logreg::predict_rows(&view, &row, row.len(), &mut out);
@@ -115,35 +117,6 @@ pub fn build_artifact(
     let mut wasm = KERNEL_TEMPLATE.to_vec();
     wasm[offset..offset + BLOCK_SIZE].copy_from_slice(&block);
     Ok(wasm)
-}
-
-/// Encodes one golden row the way the host encodes a request: numbers as given, categories
-/// normalised and looked up in the vocabulary (unknown ⇒ −1).
-pub fn encode_golden(info: &ModelInfo, input: &[GoldenValue]) -> Result<Vec<f64>, String> {
-    if input.len() != info.features.len() {
-        return Err(format!(
-            "{} values for {} features",
-            input.len(),
-            info.features.len()
-        ));
-    }
-    input
-        .iter()
-        .zip(&info.features)
-        .map(|(value, spec)| match (value, &spec.kind) {
-            (GoldenValue::Number(x), FeatureKind::Integer { .. } | FeatureKind::Number { .. }) => {
-                Ok(*x)
-            }
-            (GoldenValue::Category(word), FeatureKind::Categorical { vocabulary, case }) => {
-                let word = case.apply(word);
-                Ok(vocabulary
-                    .iter()
-                    .position(|v| *v == word)
-                    .map_or(UNKNOWN_CATEGORY, |i| i as f64))
-            }
-            _ => Err(format!("value for {} does not match its kind", spec.name)),
-        })
-        .collect()
 }
 
 /// Where the parameter block starts in the template; it must occur exactly once.

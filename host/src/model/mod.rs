@@ -21,8 +21,8 @@ use std::time::SystemTime;
 use modelhost_abi::info::ModelInfo;
 use sha2::{Digest, Sha256};
 
-use crate::artifact::encode_golden;
 use crate::runtime::{CallError, Guest, LoadError, Runtime};
+use schema::prepare_golden;
 
 /// Largest difference between a golden probability and the model's answer that still passes the
 /// self-test. Golden pairs are produced by the same kernel code compiled natively, so honest
@@ -99,7 +99,7 @@ fn self_test(guest: &Guest) -> Result<(), LoadError> {
     let info = guest.info();
     let mut rows = Vec::with_capacity(info.golden.len() * info.features.len());
     for (i, pair) in info.golden.iter().enumerate() {
-        let row = encode_golden(info, &pair.input)
+        let row = prepare_golden(info, &pair.input)
             .map_err(|problem| LoadError::SelfTest(format!("golden[{i}]: {problem}")))?;
         rows.extend(row);
     }

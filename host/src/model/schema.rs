@@ -6,7 +6,7 @@
 //! ignored, as the lab's API ignores them.
 
 use modelhost_abi::UNKNOWN_CATEGORY;
-use modelhost_abi::info::{FeatureKind, ModelInfo};
+use modelhost_abi::info::{FeatureKind, GoldenValue, ModelInfo};
 use serde_json::{Map, Number, Value};
 
 /// One problem with one field.
@@ -135,6 +135,36 @@ pub fn prepare_row(
     } else {
         Err(errors)
     }
+}
+
+/// Encodes one golden row (the artifact builder's and the load-time self-test's) exactly as a
+/// request with those values is encoded: the same checks, ranges and normalisation, so a
+/// self-test that passes has exercised the request path. Errors name the field.
+pub fn prepare_golden(info: &ModelInfo, input: &[GoldenValue]) -> Result<Vec<f64>, String> {
+    if input.len() != info.features.len() {
+        return Err(format!(
+            "{} values for {} features",
+            input.len(),
+            info.features.len()
+        ));
+    }
+    let mut object = Map::with_capacity(input.len());
+    for (value, spec) in input.iter().zip(&info.features) {
+        let value = match value {
+            GoldenValue::Number(x) => Number::from_f64(*x).map_or(Value::Null, Value::Number),
+            GoldenValue::Category(word) => Value::String(word.clone()),
+        };
+        object.insert(spec.name.clone(), value);
+    }
+    prepare_row(info, &object)
+        .map(|prepared| prepared.row)
+        .map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
 }
 
 fn prepare_value(
@@ -364,5 +394,39 @@ mod tests {
         )
         .unwrap();
         assert_eq!(prepared.row[2], 0.0);
+    }
+
+    #[test]
+    fn golden_rows_are_encoded_and_checked_exactly_like_requests() {
+        let info = info();
+        let golden = [
+            GoldenValue::Number(6.0),
+            GoldenValue::Number(12.5),
+            GoldenValue::Category(" eu ".to_string()),
+        ];
+        let request = prepare_row(
+            &info,
+            &object(json!({"tenure_months": 6, "avg_session_minutes": 12.5, "region": " eu "})),
+        )
+        .unwrap();
+        assert_eq!(prepare_golden(&info, &golden).unwrap(), request.row);
+
+        // The range and kind checks of the request path apply to golden rows too.
+        let out_of_range = [
+            GoldenValue::Number(6.5),
+            GoldenValue::Number(501.0),
+            GoldenValue::Category("AF".to_string()),
+        ];
+        let problem = prepare_golden(&info, &out_of_range).unwrap_err();
+        assert!(
+            problem.contains("`tenure_months` must be an integer"),
+            "{problem}"
+        );
+        assert!(
+            problem.contains("`avg_session_minutes` must be between 0 and 500"),
+            "{problem}"
+        );
+        let problem = prepare_golden(&info, &golden[..2]).unwrap_err();
+        assert_eq!(problem, "2 values for 3 features");
     }
 }
