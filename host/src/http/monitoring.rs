@@ -58,9 +58,20 @@ fn bearer_credentials(value: &str) -> Option<&str> {
         .then_some(token.trim())
 }
 
-/// `GET /metrics`: Prometheus (OpenMetrics) text.
+/// `GET /metrics`: Prometheus (OpenMetrics) text, with the drift figures of the live window
+/// against the serving model's training statistics (none while no model serves).
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.inner.telemetry.metrics.encode();
+    let telemetry = &state.inner.telemetry;
+    let drift = state.inner.active.current().map(|model| {
+        let window = &telemetry.drift_window;
+        drift_report(
+            model.info(),
+            &window.snapshot(),
+            window.capacity(),
+            telemetry.drift_thresholds,
+        )
+    });
+    let body = telemetry.metrics.encode_with_drift(drift.as_ref());
     (
         [(
             header::CONTENT_TYPE,

@@ -3,10 +3,13 @@
 //! One [`Metrics`] per process holds every family; handlers, the watcher and the prediction log
 //! update it, and [`Metrics::encode`] renders it. Counters that other parts already keep (the
 //! prediction log's written/dropped lines, the log lines lost on standard error, the active
-//! model) are read at scrape time rather than duplicated.
+//! model) are read at scrape time rather than duplicated. The drift figures are computed at
+//! scrape time too, from the live window (see [`Metrics::encode_with_drift`]): a scrape every
+//! few seconds costs one report over a few hundred rows, while keeping them current on every
+//! prediction would cost the request path.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -15,6 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::drift::DriftReport;
 use super::predlog::LogCounters;
 use crate::runtime::{CallError, LoadError};
 
@@ -35,6 +39,13 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+/// One of the serving model's features: the label set of the drift gauges is bounded by the
+/// features its info document declares.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeatureLabels {
+    pub feature: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ModelLabels {
     pub name: String,
@@ -43,6 +54,7 @@ pub struct ModelLabels {
 }
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+type FloatGauge = Gauge<f64, AtomicU64>;
 
 fn latency_histogram() -> Histogram {
     // 50 µs … ~1.6 s.
@@ -65,6 +77,12 @@ pub struct Metrics {
     log_dropped: Counter,
     log_counters: Option<Arc<LogCounters>>,
     log_lines_dropped: Counter,
+    drift_z: Family<FeatureLabels, FloatGauge>,
+    drift_psi: Family<FeatureLabels, FloatGauge>,
+    drift_window_predictions: Gauge,
+    /// Held from setting the drift gauges to encoding them, so that two concurrent scrapes
+    /// never see each other's half-cleared families.
+    scrape: Mutex<()>,
 }
 
 impl Metrics {
@@ -144,6 +162,24 @@ impl Metrics {
             "Log lines lost because standard error could not be written (its reader went away or the write failed); serving continues",
             log_lines_dropped.clone(),
         );
+        let drift_z = Family::<FeatureLabels, FloatGauge>::default();
+        registry.register(
+            "drift_z",
+            "Numeric feature drift over the live window: |recent mean - training mean| / training std (absent without recent values or with a training std of 0)",
+            drift_z.clone(),
+        );
+        let drift_psi = Family::<FeatureLabels, FloatGauge>::default();
+        registry.register(
+            "drift_psi",
+            "Categorical feature drift over the live window: population stability index against the training frequencies (absent without recent values)",
+            drift_psi.clone(),
+        );
+        let drift_window_predictions = Gauge::default();
+        registry.register(
+            "drift_window_predictions",
+            "Predictions in the live drift window the drift figures are computed over",
+            drift_window_predictions.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -159,6 +195,10 @@ impl Metrics {
             log_dropped,
             log_counters,
             log_lines_dropped,
+            drift_z,
+            drift_psi,
+            drift_window_predictions,
+            scrape: Mutex::new(()),
         }
     }
 
@@ -187,8 +227,38 @@ impl Metrics {
             .inc();
     }
 
-    /// The OpenMetrics text exposition.
+    /// The OpenMetrics text exposition, without drift figures.
     pub fn encode(&self) -> String {
+        self.encode_with_drift(None)
+    }
+
+    /// The OpenMetrics text exposition with `drift`'s figures as the drift gauges: one
+    /// `drift_z` series per numeric feature and one `drift_psi` series per categorical feature
+    /// that has a figure, nothing for the others (a figure that cannot be computed is absent,
+    /// never a made-up 0). The families are replaced on each call, so a swapped-in model's
+    /// features replace the previous model's.
+    pub fn encode_with_drift(&self, drift: Option<&DriftReport>) -> String {
+        let _scrape = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+        self.drift_z.clear();
+        self.drift_psi.clear();
+        let mut predictions = 0;
+        if let Some(report) = drift {
+            predictions = report.n_predictions;
+            for (feature, figures) in &report.numeric {
+                if let Some(z) = figures.z {
+                    self.drift_z.get_or_create(&feature_labels(feature)).set(z);
+                }
+            }
+            for (feature, figures) in &report.categorical {
+                if let Some(psi) = figures.psi {
+                    self.drift_psi
+                        .get_or_create(&feature_labels(feature))
+                        .set(psi);
+                }
+            }
+        }
+        self.drift_window_predictions
+            .set(i64::try_from(predictions).unwrap_or(i64::MAX));
         if let Some(counters) = &self.log_counters {
             sync_counter(&self.log_written, counters.written.load(Ordering::Relaxed));
             sync_counter(&self.log_dropped, counters.dropped.load(Ordering::Relaxed));
@@ -212,6 +282,12 @@ fn at_zero(reasons: impl Iterator<Item = &'static str>) -> Family<ReasonLabels, 
         });
     }
     family
+}
+
+fn feature_labels(feature: &str) -> FeatureLabels {
+    FeatureLabels {
+        feature: feature.to_string(),
+    }
 }
 
 /// Raises `counter` to `value` (counters only go up).
@@ -275,6 +351,62 @@ mod tests {
         );
         assert!(
             text.contains("# TYPE modelhost_wasm_call_duration_seconds histogram"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn drift_gauges_carry_the_reports_figures_and_only_those() {
+        use crate::telemetry::drift::{CategoricalDrift, NumericDrift, Thresholds};
+        use std::collections::BTreeMap;
+
+        let numeric = |z| NumericDrift {
+            n: 4,
+            mean_recent: Some(1.0),
+            mean_train: 0.0,
+            std_train: 1.0,
+            z,
+            alert: false,
+        };
+        let report = DriftReport {
+            model_name: "churn".into(),
+            model_version: "v1".into(),
+            n_predictions: 4,
+            window: 200,
+            thresholds: Thresholds::default(),
+            numeric: BTreeMap::from([
+                ("tenure_months".to_string(), numeric(Some(2.5))),
+                ("constant".to_string(), numeric(None)),
+            ]),
+            categorical: BTreeMap::from([(
+                "plan_type".to_string(),
+                CategoricalDrift {
+                    n: 4,
+                    recent: BTreeMap::new(),
+                    train: BTreeMap::new(),
+                    psi: Some(0.125),
+                    alert: false,
+                },
+            )]),
+            alerts: vec![],
+            drift: false,
+        };
+        let metrics = Metrics::new(None);
+        let text = metrics.encode_with_drift(Some(&report));
+        for sample in [
+            r#"modelhost_drift_z{feature="tenure_months"} 2.5"#,
+            r#"modelhost_drift_psi{feature="plan_type"} 0.125"#,
+            "modelhost_drift_window_predictions 4",
+        ] {
+            assert!(text.lines().any(|l| l == sample), "{sample} in {text}");
+        }
+        assert!(!text.contains(r#"feature="constant""#), "{text}");
+        let text = metrics.encode();
+        assert!(!text.contains("modelhost_drift_z{"), "{text}");
+        assert!(!text.contains("modelhost_drift_psi{"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l == "modelhost_drift_window_predictions 0"),
             "{text}"
         );
     }

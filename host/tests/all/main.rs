@@ -9,6 +9,7 @@ mod http;
 mod k8s;
 mod k8s_e2e;
 mod kernel;
+mod monitoring;
 mod oip;
 mod ops;
 mod readme;
