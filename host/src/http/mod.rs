@@ -196,7 +196,8 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             monitoring::require_token,
-        ));
+        ))
+        .route_layer(middleware::map_response(monitoring::no_store));
     Router::new()
         .route("/predict", post(handlers::predict))
         .route("/health", get(handlers::health))
@@ -206,6 +207,7 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .merge(oip_routes())
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs))
+        .route("/docs/redoc-2.5.4.js", get(openapi::viewer))
         .merge(monitoring)
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)

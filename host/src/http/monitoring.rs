@@ -49,6 +49,16 @@ pub async fn require_token(
     }
 }
 
+/// Marks a monitoring answer `Cache-Control: no-store`: metrics and drift describe this moment,
+/// and a cache between the scraper and the server would hand out a stale moment as the current
+/// one (or keep a copy of data the token guards).
+pub async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// The token of an `Authorization: Bearer <token>` value. The scheme name is matched without
 /// regard to case (RFC 7235 §2.1), so `bearer` and `BEARER` clients are let in too.
 fn bearer_credentials(value: &str) -> Option<&str> {

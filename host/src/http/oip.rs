@@ -37,6 +37,7 @@ use super::handlers::{chosen_request_id, not_ready_reason, serving_model};
 use super::observe::RequestId;
 use super::{AppError, AppState};
 use crate::model::Model;
+use crate::model::response;
 use crate::model::schema::prepare_row;
 
 /// How this server names its model format in model metadata.
@@ -117,10 +118,13 @@ pub struct ModelRef {
 }))]
 pub struct InferRequest {
     /// Echoed in the response; the prediction log names each row `<id>/<row>`.
+    #[schema(min_length = 1, max_length = 128)]
     pub id: Option<String>,
     /// `binary_data_output: true` asks for every output as bytes.
+    #[schema(value_type = Option<InferParameters>)]
     pub parameters: Option<Map<String, Value>>,
     /// One tensor per feature of the model.
+    #[schema(schema_with = super::openapi::schemas::infer_inputs)]
     pub inputs: Vec<InferInput>,
     /// The outputs wanted; all of them when absent.
     pub outputs: Option<Vec<RequestedOutput>>,
@@ -140,12 +144,39 @@ pub struct InferInput {
     pub data: Option<Value>,
 }
 
+/// An inference request's parameters, as far as this server reads them; others are ignored.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct InferParameters {
+    /// `true` asks for every output as bytes after the JSON header.
+    binary_data_output: Option<bool>,
+}
+
 /// One output a request asks for.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RequestedOutput {
+    #[schema(value_type = OutputName)]
     pub name: String,
     /// `binary_data: true` asks for this output as bytes.
+    #[schema(value_type = Option<OutputParameters>)]
     pub parameters: Option<Map<String, Value>>,
+}
+
+/// The outputs a request may ask for.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum OutputName {
+    Probability,
+    Prediction,
+}
+
+/// An output's parameters, as far as this server reads them; `classification` is refused.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct OutputParameters {
+    /// `true` asks for this output as bytes after the JSON header.
+    binary_data: Option<bool>,
 }
 
 /// The answer to an inference request.
@@ -278,6 +309,12 @@ pub async fn infer(
     let (header_part, mut binary) = split_body(&headers, &body)?;
     let request: InferRequest = serde_json::from_slice(header_part)
         .map_err(|e| AppError::BadRequest(format!("invalid inference request: {e}")))?;
+    // Echoed and written to every row's prediction-log line: bounded like `request_id`.
+    if let Some(id) = &request.id
+        && !response::is_valid_id(id)
+    {
+        return Err(AppError::BadRequest(response::id_bound("id")));
+    }
     let wanted = wanted_outputs(&request)?;
 
     let mut columns =

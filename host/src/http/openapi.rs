@@ -3,19 +3,21 @@
 //!
 //! The document is generated from the code by `utoipa`: route descriptions in [`paths`], the lab
 //! API's bodies in [`schemas`], and the v2 types straight from [`oip`](super::oip). It is built
-//! once, on first use. `/docs` is a page that loads the Scalar viewer from a CDN in the reader's
-//! browser with the document embedded, so the server ships no JavaScript and needs no network.
+//! once, on first use. `/docs` renders it with Redoc, whose standalone bundle is vendored in
+//! `host/assets/docs/` (fetched from npm at a pinned version by `fetch.sh`, with its licences)
+//! and embedded in the binary: the page loads only this server's own `/docs/redoc-<version>.js`
+//! and `/openapi.json`, so it works without network and can send a Content-Security-Policy that
+//! names no external origin ([`page_csp`]).
 
 mod paths;
-mod schemas;
+pub(in crate::http) mod schemas;
 
 use std::sync::LazyLock;
 
-use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_scalar::Scalar;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -44,6 +46,7 @@ use utoipa_scalar::Scalar;
         paths::v2_version_infer,
         paths::openapi_json,
         paths::docs,
+        paths::docs_viewer,
     ),
     components(schemas(
         schemas::PredictRequest,
@@ -76,8 +79,9 @@ impl Modify for MonitoringToken {
     }
 }
 
-/// The `/docs` page: Scalar's template with this API's title and a pointer to the raw
-/// document for readers whose browser cannot load the viewer.
+/// The `/docs` page: Redoc renders `/openapi.json` into the `<redoc>` element (the standalone
+/// bundle finds it by itself, so the page needs no inline script), and readers without
+/// JavaScript get a pointer to the raw document.
 const PAGE: &str = r#"<!doctype html>
 <html>
 <head>
@@ -87,17 +91,39 @@ const PAGE: &str = r#"<!doctype html>
 </head>
 <body>
 <noscript>The interactive docs need JavaScript; the document is at <a href="/openapi.json">/openapi.json</a>.</noscript>
-<script id="api-reference" type="application/json">
-$spec
-</script>
-<script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script>
+<redoc spec-url="/openapi.json"></redoc>
+<script src="/docs/redoc-2.5.4.js"></script>
 </body>
 </html>
 "#;
 
+/// Redoc's standalone bundle, as `host/assets/docs/fetch.sh` fetched it.
+const VIEWER: &str = include_str!("../../assets/docs/redoc.standalone.js");
+
+/// The Content-Security-Policy of the pages this server sends: everything from this origin
+/// only, so an injected reference to another origin is never loaded. Redoc needs two
+/// allowances, neither naming another origin: `style-src 'unsafe-inline'`, because its styles
+/// are `<style>` elements it writes at run time (styled-components), and `worker-src blob:`,
+/// because its search index runs in a worker built from a blob. Images may be `data:` URIs
+/// (its icons). Its footer logo, on Redocly's CDN, is blocked and is not missed.
+pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; \
+    worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";
+
+/// `page` as an HTML answer with [`PAGE_CSP`]; every HTML page the server serves goes through it.
+pub fn page_csp(page: &'static str) -> Response {
+    (
+        [(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_CSP),
+        )],
+        Html(page),
+    )
+        .into_response()
+}
+
 static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
-static DOCS_PAGE: LazyLock<String> =
-    LazyLock::new(|| Scalar::new(DOCUMENT.clone()).custom_html(PAGE).to_html());
 
 /// The OpenAPI document.
 pub fn document() -> utoipa::openapi::OpenApi {
@@ -118,6 +144,41 @@ pub async fn openapi_json() -> impl IntoResponse {
 }
 
 /// `GET /docs`.
-pub async fn docs() -> Html<&'static str> {
-    Html(DOCS_PAGE.as_str())
+pub async fn docs() -> Response {
+    page_csp(PAGE)
+}
+
+/// `GET /docs/redoc-<version>.js`: the viewer `/docs` loads. Its path names its version, so its
+/// bytes under that path never change and browsers may keep it for a year without asking.
+pub async fn viewer() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        VIEWER,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The version `fetch.sh` fetched; the viewer's path names it.
+    const VIEWER_VERSION: &str = include_str!("../../assets/docs/redoc.VERSION");
+
+    #[test]
+    fn the_page_loads_the_vendored_viewer_by_its_version() {
+        let path = format!("/docs/redoc-{}.js", VIEWER_VERSION.trim());
+        assert!(PAGE.contains(&format!("src=\"{path}\"")), "{PAGE}");
+        let router = include_str!("mod.rs");
+        assert!(
+            router.contains(&format!(".route(\"{path}\"")),
+            "the router serves {path}"
+        );
+        assert!(
+            VIEWER.contains(&format!("\"{}\"", VIEWER_VERSION.trim())),
+            "the bundle is the version its path names"
+        );
+    }
 }

@@ -12,7 +12,10 @@ use serde_json::{Map, Value};
 use super::Model;
 use super::schema::FieldError;
 
-/// Longest `request_id` a caller may supply.
+/// Longest id a caller may give a prediction, in characters: `/predict`'s `request_id` and the
+/// v2 `id` alike. The id is echoed in the answer and written to every prediction-log line, so it
+/// is bounded; characters (not bytes) because that is what the OpenAPI document's `maxLength`
+/// counts.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// The lab's response, fields in the lab's order.
@@ -50,19 +53,28 @@ impl PredictResponse {
 }
 
 /// The caller's `request_id`, if it gave one: absent or null ⇒ `None`; otherwise it must be a
-/// string of 1 to [`MAX_REQUEST_ID_LEN`] bytes.
+/// string of 1 to [`MAX_REQUEST_ID_LEN`] characters.
 pub fn request_id(object: &Map<String, Value>) -> Result<Option<String>, FieldError> {
     match object.get("request_id") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN => {
-            Ok(Some(id.clone()))
-        }
+        Some(Value::String(id)) if is_valid_id(id) => Ok(Some(id.clone())),
         Some(_) => Err(FieldError::new(
             "request_id",
             "type",
-            format!("field `request_id` must be a string of 1-{MAX_REQUEST_ID_LEN} characters"),
+            id_bound("request_id"),
         )),
     }
+}
+
+/// Whether `id` is within the bound every caller-given prediction id has: 1 to
+/// [`MAX_REQUEST_ID_LEN`] characters.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().count() <= MAX_REQUEST_ID_LEN
+}
+
+/// The error for an id field out of bounds, naming the field.
+pub fn id_bound(field: &str) -> String {
+    format!("field `{field}` must be a string of 1-{MAX_REQUEST_ID_LEN} characters")
 }
 
 /// `value` rounded to `decimals` decimal places.
@@ -94,6 +106,12 @@ mod tests {
         assert_eq!(
             request_id(&object(json!({"request_id": "a"}))).unwrap(),
             Some("a".to_string())
+        );
+        let longest = "é".repeat(MAX_REQUEST_ID_LEN);
+        assert_eq!(
+            request_id(&object(json!({ "request_id": longest }))).unwrap(),
+            Some(longest),
+            "the bound counts characters, as the document's maxLength does"
         );
         for bad in [json!(""), json!(7), json!("x".repeat(129))] {
             let error = request_id(&object(json!({ "request_id": bad }))).unwrap_err();

@@ -9,6 +9,9 @@ use modelhost_abi::UNKNOWN_CATEGORY;
 use modelhost_abi::info::{FeatureKind, GoldenValue, ModelInfo};
 use serde_json::{Map, Number, Value};
 
+/// Longest category value a request may send, in characters.
+pub const MAX_CATEGORY_CHARS: usize = 256;
+
 /// One problem with one field.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FieldError {
@@ -199,11 +202,12 @@ fn prepare_value(
                     format!("field `{name}` must be a string, got {}", type_name(value)),
                 ));
             };
-            if raw.len() > 256 {
+            // Characters, as the OpenAPI document's `maxLength` counts them.
+            if raw.chars().count() > MAX_CATEGORY_CHARS {
                 return Err(FieldError::new(
                     name,
                     "range",
-                    format!("field `{name}` is longer than 256 bytes"),
+                    format!("field `{name}` is longer than {MAX_CATEGORY_CHARS} characters"),
                 ));
             }
             let word = case.apply(raw);

@@ -2,6 +2,7 @@
 //! errors, batches on the lab's `/predict`, and the OpenAPI document.
 
 mod batch;
+mod bounds;
 mod openapi;
 
 use std::time::Duration;

@@ -703,3 +703,26 @@ async fn sigterm_drains_in_flight_requests_flushes_the_log_and_exits_zero() {
     assert!(stderr.contains("shutdown signal received"), "{stderr}");
     assert!(!stderr.contains(token), "the token reached the log");
 }
+
+#[tokio::test]
+async fn monitoring_answers_are_never_cached() {
+    let registry = temp_registry(Some(&churn_artifact("v1", 0.0)));
+    let token = "cache-test-token";
+    let server = start_server_with(registry.path(), &[("monitoring_token", token)]).await;
+    assert!(wait_for_version(&server, "v1", Duration::from_secs(10)).await);
+    let base = base_url(&server);
+    let client = reqwest::Client::new();
+    for path in ["/metrics", "/monitoring/drift"] {
+        let url = format!("{base}{path}");
+        let ok = client.get(&url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(ok.status(), StatusCode::OK, "{path}");
+        assert_eq!(ok.headers()["cache-control"], "no-store", "{path}");
+        let refused = client.get(&url).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(refused.headers()["cache-control"], "no-store", "{path}");
+    }
+    // Answers that are not monitoring keep their caching to the client.
+    let health = client.get(format!("{base}/health")).send().await.unwrap();
+    assert!(health.headers().get("cache-control").is_none());
+    server.shutdown().await.unwrap();
+}

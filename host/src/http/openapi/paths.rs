@@ -57,7 +57,7 @@ const DOCS: &str = "documentation";
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 413, description = "Body over `max_body_bytes`, or more rows than `max_batch_rows`", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "A field is missing, of the wrong type or out of range", body = ValidationError),
+        (status = 422, description = "A field is missing, of the wrong type or out of range, or the body is not a JSON object", body = ValidationError),
         (status = 503, description = "No model is serving", body = ErrorBody),
     )
 )]
@@ -120,8 +120,10 @@ fn metrics() {}
     summary = "Drift of recent inputs against the training statistics",
     security(("monitoring_token" = [])),
     params(
-        ("z_threshold" = Option<f64>, Query, description = "Overrides `drift_z_threshold`"),
-        ("psi_threshold" = Option<f64>, Query, description = "Overrides `drift_psi_threshold`"),
+        ("z_threshold" = Option<f64>, Query, exclusive_minimum = 0,
+            description = "Overrides `drift_z_threshold`; a positive number"),
+        ("psi_threshold" = Option<f64>, Query, exclusive_minimum = 0,
+            description = "Overrides `drift_psi_threshold`; a positive number"),
     ),
     responses(
         (status = 200, body = DriftReport),
@@ -145,6 +147,13 @@ fn openapi_json() {}
     responses((status = 200, content_type = "text/html", body = String))
 )]
 fn docs() {}
+
+#[utoipa::path(
+    get, path = "/docs/redoc-2.5.4.js", tag = DOCS,
+    summary = "The documentation viewer `/docs` loads (Redoc, vendored)",
+    responses((status = 200, content_type = "text/javascript", body = String))
+)]
+fn docs_viewer() {}
 
 #[utoipa::path(
     get, path = "/v2", tag = OIP,
@@ -235,7 +244,13 @@ fn v2_model_version_ready() {}
     params(("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn")),
     request_body = InferRequest,
     responses(
-        (status = 200, body = InferResponse),
+        (status = 200, description = "The outputs as JSON; with binary outputs asked for, the JSON \
+            header then the bytes (`Inference-Header-Content-Length` gives the header's length)",
+            content(
+                (InferResponse = "application/json"),
+                (Vec<u8> = "application/octet-stream"),
+            ),
+            headers(("Inference-Header-Content-Length" = u64, description = "Length of the JSON header of a binary answer"))),
         (status = 400, description = "A missing, unknown or invalid input; the error names it and the row", body = ErrorBody,
             example = json!({"error": "row 0: field `tenure_months` must be between 0 and 200, got 201"})),
         (status = 404, description = "Unknown model", body = ErrorBody),
@@ -254,7 +269,12 @@ fn v2_infer() {}
     ),
     request_body = InferRequest,
     responses(
-        (status = 200, body = InferResponse),
+        (status = 200, description = "As for `/v2/models/{name}/infer`",
+            content(
+                (InferResponse = "application/json"),
+                (Vec<u8> = "application/octet-stream"),
+            ),
+            headers(("Inference-Header-Content-Length" = u64, description = "Length of the JSON header of a binary answer"))),
         (status = 400, description = "A missing, unknown or invalid input", body = ErrorBody),
         (status = 404, description = "Unknown model, or not the serving version", body = ErrorBody),
         (status = 413, description = "More rows than `max_batch_rows`", body = ErrorBody),

@@ -19,7 +19,8 @@ use utoipa::ToSchema;
     "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"
 }))]
 pub struct PredictRequest {
-    /// Echoed in the answer; a UUID (or the `X-Request-Id` header) when absent. 1–128 characters.
+    /// Echoed in the answer; a UUID (or the `X-Request-Id` header) when absent.
+    #[schema(min_length = 1, max_length = 128)]
     request_id: Option<String>,
     #[schema(minimum = 0, maximum = 200)]
     tenure_months: i64,
@@ -28,8 +29,10 @@ pub struct PredictRequest {
     #[schema(minimum = 0, maximum = 500)]
     avg_session_minutes: f64,
     /// Trimmed and lower-cased; trained on `basic` and `premium`, others are accepted.
+    #[schema(max_length = 256)]
     plan_type: String,
     /// Trimmed and upper-cased; trained on `NA`, `EU`, `AF` and `AS`, others are accepted.
+    #[schema(max_length = 256)]
     region: String,
 }
 
@@ -44,8 +47,10 @@ pub struct PredictRequest {
 }))]
 pub struct BatchRequest {
     /// Rows without their own `request_id` are named `<request_id>/<row>`.
+    #[schema(min_length = 1, max_length = 128)]
     request_id: Option<String>,
     /// 1 to `max_batch_rows` customers.
+    #[schema(min_items = 1)]
     instances: Vec<PredictRequest>,
 }
 
@@ -103,7 +108,8 @@ pub struct ErrorBody {
     error: String,
 }
 
-/// A failed validation: every problem, in the shape FastAPI clients parse.
+/// A failed validation: every problem, in the shape FastAPI clients parse; or a body that is
+/// JSON but not an object.
 #[derive(ToSchema)]
 #[schema(example = json!({
     "error": "row 1: field `tenure_months` must be between 0 and 200, got 201",
@@ -114,15 +120,15 @@ pub struct ErrorBody {
 }))]
 pub struct ValidationError {
     error: String,
-    detail: Vec<ValidationProblem>,
+    /// Absent when the body as a whole is at fault (JSON, but not an object).
+    detail: Option<Vec<ValidationProblem>>,
 }
 
 /// One problem with one field.
 #[derive(ToSchema)]
 pub struct ValidationProblem {
     /// Where: `["body", field]`, or `["body", "instances", row, field]` in a batch.
-    #[schema(value_type = Vec<Object>)]
-    loc: Vec<Value>,
+    loc: Vec<LocPart>,
     /// The row of a batch.
     row: Option<usize>,
     field: Option<String>,
@@ -130,6 +136,14 @@ pub struct ValidationProblem {
     #[schema(rename = "type")]
     kind: String,
     msg: String,
+}
+
+/// One step of a `loc` path: a name, or the index of a batch row.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum LocPart {
+    Name(String),
+    Index(usize),
 }
 
 /// `GET /health`.
@@ -234,4 +248,96 @@ pub struct ModelReady {
     version: Option<String>,
     ready: bool,
     reason: Option<String>,
+}
+
+/// Numeric datatypes an `INT64` or `FP64` feature takes (v2 infer).
+const NUMERIC_DATATYPES: [&str; 10] = [
+    "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "FP32", "FP64",
+];
+
+/// The v2 `inputs` of the churn model, as `/v2/models/churn` lists them: exactly one tensor per
+/// feature, each with its element type and range (the ranges `PredictRequest` gives). utoipa has
+/// no `contains`, so "every feature is there" is written as raw JSON Schema in the array's
+/// extensions; with `maxItems` equal to the number of features it also rules out duplicates.
+/// What JSON Schema cannot say is that a tensor's `shape` matches its element count and that
+/// every input has the same number of rows: the server answers 400 when they do not.
+pub fn infer_inputs() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use serde_json::json;
+    let integer = |min: u32, max: u32| json!({"type": "integer", "minimum": min, "maximum": max});
+    let features = [
+        ("tenure_months", integer(0, 200), true),
+        ("num_complaints", integer(0, 50), true),
+        (
+            "avg_session_minutes",
+            json!({"type": "number", "minimum": 0, "maximum": 500}),
+            true,
+        ),
+        (
+            "plan_type",
+            json!({"type": "string", "maxLength": 256}),
+            false,
+        ),
+        ("region", json!({"type": "string", "maxLength": 256}), false),
+    ];
+    let tensors: Vec<Value> = features
+        .iter()
+        .map(|(name, element, numeric)| {
+            let datatypes: Vec<&str> = if *numeric {
+                NUMERIC_DATATYPES.to_vec()
+            } else {
+                vec!["BYTES"]
+            };
+            json!({
+                "type": "object",
+                "required": ["name", "shape", "datatype"],
+                "properties": {
+                    "name": {"type": "string", "enum": [name]},
+                    "shape": {
+                        "type": "array",
+                        "description": "`[n]` or `[n, 1]` for n rows",
+                        "prefixItems": [{"type": "integer", "minimum": 0}],
+                        "items": {"type": "integer", "enum": [1]},
+                        "minItems": 1
+                    },
+                    "datatype": {"type": "string", "enum": datatypes},
+                    "parameters": {
+                        "type": ["object", "null"],
+                        "description": "`binary_data_size`: the tensor's bytes follow the \
+                            JSON header instead of `data`",
+                        "properties": {"binary_data_size": {"type": ["integer", "null"], "minimum": 0}}
+                    },
+                    "data": {
+                        "type": ["array", "null"],
+                        "description": "The elements, row-major, flat or nested",
+                        "items": {"anyOf": [element, {"type": "array"}]}
+                    }
+                }
+            })
+        })
+        .collect();
+    let contains: Vec<Value> = features
+        .iter()
+        .map(|(name, ..)| {
+            json!({"contains": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"enum": [name]}}
+            }})
+        })
+        .collect();
+    let array = json!({
+        "type": "array",
+        "description": "One tensor per feature of the model (these are the churn model's), in \
+            any order",
+        "items": {"oneOf": tensors},
+        "minItems": features.len(),
+        "maxItems": features.len(),
+    });
+    let mut array: utoipa::openapi::schema::Array =
+        serde_json::from_value(array).expect("the inputs schema is an array schema");
+    array.extensions = Some(utoipa::openapi::extensions::Extensions::from_iter([(
+        "allOf",
+        Value::Array(contains),
+    )]));
+    utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Array(array))
 }

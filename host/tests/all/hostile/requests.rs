@@ -275,7 +275,7 @@ fn bad_bodies() -> Vec<BadBody> {
             "a long category",
             customer_with("plan_type", &long),
             unprocessable,
-            "`plan_type` is longer than 256 bytes",
+            "`plan_type` is longer than 256 characters",
         ),
         bad_json(
             "a number for request_id",

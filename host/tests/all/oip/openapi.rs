@@ -1,6 +1,7 @@
 //! `/openapi.json` covers every route the router declares, every documented operation is
 //! routed, the documented bodies match real ones, every documented example is what the default
-//! model answers, and `/docs` renders the document.
+//! model answers, the document declares what the server refuses, and `/docs` loads only the
+//! viewer the binary carries, under a Content-Security-Policy naming no other origin.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -194,7 +195,7 @@ async fn documented_bodies_match_real_ones_and_carry_the_lab_example() {
 }
 
 #[tokio::test]
-async fn docs_renders_the_document() {
+async fn docs_loads_only_the_vendored_viewer_under_a_strict_policy() {
     let (_registry, _server, url) = serving(&[]).await;
     let response = reqwest::get(format!("{url}/docs")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -204,17 +205,141 @@ async fn docs_renders_the_document() {
             .unwrap()
             .starts_with("text/html")
     );
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(policy.starts_with("default-src 'self';"), "{policy}");
+    for directive in policy.split(';') {
+        let mut sources = directive.split_whitespace();
+        let name = sources.next().unwrap_or_default();
+        for source in sources {
+            assert!(
+                source.starts_with('\'') || source == "data:" || source == "blob:",
+                "{name} allows another origin, {source}: {policy}"
+            );
+        }
+    }
     let page = response.text().await.unwrap();
     assert!(page.contains("<title>modelhost API</title>"), "{page}");
-    assert!(page.contains("@scalar/api-reference"));
-    let embedded = page
-        .split("type=\"application/json\">")
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the page refers to nothing outside this server: {page}"
+    );
+    assert!(
+        page.contains(r#"<redoc spec-url="/openapi.json">"#),
+        "{page}"
+    );
+    let viewer = page
+        .split("<script src=\"")
         .nth(1)
-        .and_then(|rest| rest.split("</script>").next())
-        .expect("the document is embedded in the page");
-    let embedded: Value = serde_json::from_str(embedded.trim()).unwrap();
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page loads a script");
+    assert!(viewer.starts_with("/docs/"), "{viewer}");
+
+    let response = reqwest::get(format!("{url}{viewer}")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let cache = response.headers()["cache-control"].to_str().unwrap();
+    assert!(cache.contains("max-age=31536000"), "{cache}");
+    let script = response.text().await.unwrap();
+    let vendored = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/docs/redoc.standalone.js"),
+    )
+    .unwrap();
+    assert!(script == vendored, "the viewer is the vendored bundle");
+}
+
+#[tokio::test]
+async fn the_document_declares_what_the_server_refuses() {
+    let (_registry, _server, url) = serving(&[]).await;
     let (_, document) = get(&format!("{url}/openapi.json")).await;
-    assert_eq!(embedded, document);
+    let schemas = &document["components"]["schemas"];
+
+    // `loc` items are the strings and integers a real 422 holds.
+    let loc_items = &schemas["ValidationProblem"]["properties"]["loc"]["items"];
+    let reference = loc_items["$ref"].as_str().unwrap();
+    let loc_part = &schemas[reference.rsplit('/').next().unwrap()];
+    let mut types: Vec<&str> = loc_part["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["type"].as_str().unwrap())
+        .collect();
+    types.sort_unstable();
+    assert_eq!(types, ["integer", "string"], "{loc_part}");
+    let mut row = super::customers()[0].clone();
+    row["tenure_months"] = json!(201);
+    let (status, error) = post_json(&format!("{url}/predict"), &json!({"instances": [row]})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let loc = error["detail"][0]["loc"].as_array().unwrap();
+    assert!(
+        loc.iter().all(|part| part.is_string() || part.is_u64()),
+        "{loc:?}"
+    );
+
+    // An empty batch is refused, and the document says so.
+    assert_eq!(
+        schemas["BatchRequest"]["properties"]["instances"]["minItems"],
+        1
+    );
+    let (status, _) = post_json(&format!("{url}/predict"), &json!({"instances": []})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Drift thresholds must be above 0, and the document says so.
+    let drift = &document["paths"]["/monitoring/drift"]["get"]["parameters"];
+    for name in ["z_threshold", "psi_threshold"] {
+        let parameter = drift
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap();
+        assert_eq!(parameter["schema"]["exclusiveMinimum"], 0, "{parameter}");
+        let (status, error) = get(&format!("{url}/monitoring/drift?{name}=0")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    }
+
+    // Every v2 input the model lists is required, once; a request without one is refused.
+    let (_, metadata) = get(&format!("{url}/v2/models/churn")).await;
+    let features: Vec<&str> = metadata["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    let inputs = &schemas["InferRequest"]["properties"]["inputs"];
+    assert_eq!(inputs["minItems"], features.len());
+    assert_eq!(inputs["maxItems"], features.len());
+    let required: Vec<&str> = inputs["allOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            c["contains"]["properties"]["name"]["enum"][0]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(required, features);
+    let described: Vec<&str> = inputs["items"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["properties"]["name"]["enum"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(described, features);
+    let (status, error) = post_json(
+        &format!("{url}/v2/models/churn/infer"),
+        &json!({"inputs": []}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
 }
 
 /// Fields whose documented value only illustrates: the clock's (`latency_ms`, `ts`). Everything
