@@ -161,6 +161,14 @@ pub enum ConfigError {
     },
     #[error("invalid {key}: {reason}")]
     InvalidSecret { key: String, reason: String },
+    #[error("{first} and {second} are both set: set only one of them")]
+    Conflict { first: String, second: String },
+    #[error("invalid {key}: {path}: {reason}")]
+    SecretFile {
+        key: String,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("config file {path}: unknown key `{key}`")]
     UnknownKey { path: PathBuf, key: String },
     #[error("config file {path}: {reason}")]
@@ -248,6 +256,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "bearer token required by /metrics and /monitoring/* (unset: open)",
         secret: true,
     },
+    setting(
+        "monitoring_token_file",
+        "MONITORING_TOKEN_FILE",
+        "",
+        "file holding the bearer token for /metrics and /monitoring/*, read at startup (one trailing newline ignored), e.g. a mounted Secret; not together with MONITORING_TOKEN",
+    ),
     setting(
         "wasm_timeout_ms",
         "MODELHOST_WASM_TIMEOUT_MS",
@@ -479,13 +493,21 @@ pub fn resolve(
         .map(PathBuf::from);
     let monitoring_token = Some(get("monitoring_token").0).filter(|t| !t.is_empty());
     if let Some(token) = &monitoring_token
-        && (token.trim() != token || token.chars().any(|c| c.is_control()))
+        && let Err(reason) = check_token(token)
     {
-        return Err(invalid(
-            "monitoring_token",
-            "must not contain white space at either end or control characters",
-        ));
+        return Err(invalid("monitoring_token", reason));
     }
+    let (token_file, token_file_source) = get("monitoring_token_file");
+    let monitoring_token = match (monitoring_token, token_file.trim().is_empty()) {
+        (token, true) => token,
+        (Some(_), false) => {
+            return Err(ConfigError::Conflict {
+                first: get("monitoring_token").1,
+                second: token_file_source,
+            });
+        }
+        (None, false) => Some(read_token_file(&token_file_source, Path::new(&token_file))?),
+    };
 
     Ok(Config {
         model_name,
@@ -516,6 +538,53 @@ pub fn resolve(
         shutdown_delay: Duration::from_millis(int("shutdown_delay_ms", 0, 600_000)?),
         drain_timeout: Duration::from_millis(int("drain_timeout_ms", 0, 600_000)?),
     })
+}
+
+/// The rule every monitoring token follows, wherever it comes from: a client sends it in an
+/// `Authorization` header, where white space at either end would be lost and control
+/// characters are not allowed, so such a token could never match.
+fn check_token(token: &str) -> Result<(), &'static str> {
+    if token.trim() != token || token.chars().any(|c| c.is_control()) {
+        Err("must not contain white space at either end or control characters")
+    } else {
+        Ok(())
+    }
+}
+
+/// Longest token file read. A token is a few dozen bytes; the cap keeps a wrong path (a log,
+/// `/dev/zero`) from being read whole into memory at startup.
+const TOKEN_FILE_MAX_BYTES: u64 = 4096;
+
+/// The monitoring token in `path` (`source` names the setting that gave the path). One trailing
+/// newline is dropped, since `echo` and most editors end a file with one while a Secret mounted
+/// as a file usually has none; anything else must pass [`check_token`]. Errors name the setting
+/// and the file, never the file's content.
+fn read_token_file(source: &str, path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let error = |reason: String| ConfigError::SecretFile {
+        key: source.to_string(),
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(TOKEN_FILE_MAX_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| error(format!("cannot read it: {e}")))?;
+    if bytes.len() as u64 > TOKEN_FILE_MAX_BYTES {
+        return Err(error(format!(
+            "larger than {TOKEN_FILE_MAX_BYTES} bytes, too large for a token"
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| error("is not UTF-8 text".to_string()))?;
+    let token = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if token.is_empty() {
+        return Err(error("is empty: expected the token".to_string()));
+    }
+    check_token(token).map_err(|reason| error(format!("the token it holds {reason}")))?;
+    Ok(token.to_string())
 }
 
 /// A plain level (`info`), or tracing directives (`info,modelhost=debug`). A bare word that is

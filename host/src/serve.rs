@@ -206,7 +206,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         );
     }
     if config.monitoring_token.is_none() {
-        tracing::warn!("MONITORING_TOKEN is not set; monitoring endpoints will be open");
+        tracing::warn!(
+            "neither MONITORING_TOKEN nor MONITORING_TOKEN_FILE is set; monitoring endpoints will be open"
+        );
     }
     let mut server = start(&config).await?;
     let signal = shutdown_signal().await;

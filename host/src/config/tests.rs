@@ -389,3 +389,126 @@ fn the_default_registry_is_found_above_the_working_directory() {
         assert_eq!(config.registry_dir, PathBuf::from("./registry"));
     }
 }
+
+/// A file holding `bytes`, as a Secret volume or `echo token > file` leaves it.
+fn token_file(bytes: &[u8]) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(bytes).unwrap();
+    file
+}
+
+#[test]
+fn the_monitoring_token_can_come_from_a_file() {
+    let config = resolve(None, &env_of(&[]), &Flags::new()).unwrap();
+    assert_eq!(config.monitoring_token, None, "unset by default");
+    for (content, expected) in [
+        (&b"s3cr3t-from-file"[..], "s3cr3t-from-file"),
+        (b"s3cr3t-from-file\n", "s3cr3t-from-file"),
+        (b"s3cr3t-from-file\r\n", "s3cr3t-from-file"),
+    ] {
+        let file = token_file(content);
+        let path = file.path().to_str().unwrap();
+        let pairs = [("MONITORING_TOKEN_FILE", path)];
+        let config = resolve(None, &env_of(&pairs), &Flags::new()).unwrap();
+        assert_eq!(
+            config.monitoring_token.as_deref(),
+            Some(expected),
+            "{content:?}"
+        );
+        assert!(!format!("{config:?}").contains("s3cr3t"), "{config:?}");
+
+        let toml = toml_file(&format!("monitoring_token_file = {path:?}\n"));
+        let config = resolve(Some(toml.path()), &env_of(&[]), &Flags::new()).unwrap();
+        assert_eq!(config.monitoring_token.as_deref(), Some(expected), "TOML");
+        let flags = flags(&[("monitoring_token_file", path)]);
+        let config = resolve(None, &env_of(&[]), &flags).unwrap();
+        assert_eq!(config.monitoring_token.as_deref(), Some(expected), "flag");
+    }
+    // An empty value is no file, as a ConfigMap entry `MONITORING_TOKEN_FILE: ""` means.
+    let env = env_of(&[("MONITORING_TOKEN_FILE", "")]);
+    assert_eq!(
+        resolve(None, &env, &Flags::new()).unwrap().monitoring_token,
+        None
+    );
+}
+
+#[test]
+fn a_bad_token_file_is_named_but_its_content_never_printed() {
+    let cases: &[(&[u8], &str)] = &[
+        (b"", "is empty"),
+        (b"\n", "is empty"),
+        (b"s3cr3t\n\n", "must not contain white space at either end"),
+        (b" s3cr3t", "must not contain white space at either end"),
+        (b"s3cr3t\tvalue", "control characters"),
+        (b"s3cr3t\xff", "is not UTF-8 text"),
+    ];
+    for (content, reason) in cases {
+        let file = token_file(content);
+        let path = file.path().display().to_string();
+        let pairs = [("MONITORING_TOKEN_FILE", path.as_str())];
+        let err = resolve(None, &env_of(&pairs), &Flags::new()).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("invalid MONITORING_TOKEN_FILE: {path}: ")),
+            "{content:?}: {message}"
+        );
+        assert!(message.contains(reason), "{content:?}: {message}");
+        assert!(!message.contains("s3cr3t"), "{message}");
+        assert!(!message.contains('\n'), "one line: {message}");
+    }
+
+    let too_large = token_file(&[b'a'; 4097]);
+    let flags = flags(&[("monitoring_token_file", too_large.path().to_str().unwrap())]);
+    let err = resolve(None, &env_of(&[]), &flags).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid --monitoring-token-file: ")
+            && err.to_string().contains("larger than 4096 bytes"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("token");
+    let pairs = [("MONITORING_TOKEN_FILE", missing.to_str().unwrap())];
+    let err = resolve(None, &env_of(&pairs), &Flags::new()).unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "invalid MONITORING_TOKEN_FILE: {}: cannot read it: ",
+            missing.display()
+        )),
+        "{err}"
+    );
+    let pairs = [("MONITORING_TOKEN_FILE", dir.path().to_str().unwrap())];
+    let err = resolve(None, &env_of(&pairs), &Flags::new()).unwrap_err();
+    assert!(
+        err.to_string().contains("cannot read it: "),
+        "a directory: {err}"
+    );
+}
+
+#[test]
+fn the_monitoring_token_and_its_file_are_not_both_set() {
+    let file = token_file(b"from-file\n");
+    let path = file.path().to_str().unwrap();
+    let pairs = [
+        ("MONITORING_TOKEN", "s3cr3t"),
+        ("MONITORING_TOKEN_FILE", path),
+    ];
+    let err = resolve(None, &env_of(&pairs), &Flags::new()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "MONITORING_TOKEN and MONITORING_TOKEN_FILE are both set: set only one of them"
+    );
+    // Each is named as it was set, in whichever layer.
+    let toml = toml_file("monitoring_token = \"s3cr3t\"\n");
+    let err = resolve(
+        Some(toml.path()),
+        &env_of(&[]),
+        &flags(&[("monitoring_token_file", path)]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "monitoring_token and --monitoring-token-file are both set: set only one of them"
+    );
+}

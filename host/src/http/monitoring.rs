@@ -1,5 +1,6 @@
 //! Monitoring routes — `GET /metrics` and `GET /monitoring/drift` — and the bearer-token guard
-//! that protects them when `MONITORING_TOKEN` is set.
+//! that protects them when a token is set (`MONITORING_TOKEN`, or the file
+//! `MONITORING_TOKEN_FILE`).
 //!
 //! The token is compared in constant time and never logged or echoed; a wrong or missing token
 //! gets 401 with `WWW-Authenticate: Bearer`. The scheme name is case-insensitive.

@@ -59,7 +59,7 @@ use utoipa::{Modify, OpenApi};
 struct ApiDoc;
 
 /// Declares the bearer token that `/metrics` and `/monitoring/*` require when
-/// `MONITORING_TOKEN` is set.
+/// `MONITORING_TOKEN` or `MONITORING_TOKEN_FILE` is set.
 struct MonitoringToken;
 
 impl Modify for MonitoringToken {
@@ -71,7 +71,8 @@ impl Modify for MonitoringToken {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "`MONITORING_TOKEN`; only required when it is set".to_string(),
+                        "`MONITORING_TOKEN` or the content of `MONITORING_TOKEN_FILE`; only required when one is set"
+                            .to_string(),
                     ))
                     .build(),
             ),

@@ -87,3 +87,62 @@ fn inspect_accepts_a_good_artifact_and_names_the_reason_for_a_bad_one() {
         "{stderr}"
     );
 }
+
+/// A token file that cannot be used, or a token set twice, stops `serve` with 64 and one line
+/// naming the file or both settings, never the token.
+#[test]
+fn a_bad_monitoring_token_file_exits_64_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-token");
+    let output = modelhost()
+        .env_clear()
+        .env("MONITORING_TOKEN_FILE", &missing)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "invalid MONITORING_TOKEN_FILE: {}: cannot read it",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+
+    let empty = dir.path().join("empty-token");
+    std::fs::write(&empty, "\n").unwrap();
+    let output = modelhost()
+        .env_clear()
+        .arg("serve")
+        .arg("--monitoring-token-file")
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "invalid --monitoring-token-file: {}: is empty",
+            empty.display()
+        )),
+        "{stderr}"
+    );
+
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cr3t-in-file\n").unwrap();
+    let output = modelhost()
+        .env_clear()
+        .env("MONITORING_TOKEN", "s3cr3t-in-env")
+        .env("MONITORING_TOKEN_FILE", &token)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("MONITORING_TOKEN and MONITORING_TOKEN_FILE are both set"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
+}

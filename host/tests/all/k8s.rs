@@ -16,6 +16,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use modelhost::cli::{Cli, Command};
 use modelhost::config::{self, Config, Flags, SETTINGS};
@@ -214,6 +215,68 @@ pub fn container_env(container: &Container, pod_name: &str) -> BTreeMap<String, 
     env
 }
 
+/// The Secret volumes of `spec` that its container mounts, written under `dir` as the kubelet
+/// writes them (one file per key, or per `items` entry under its `path`): (mount path in the
+/// container, directory on this machine).
+pub fn secret_mounts(spec: &PodSpec, dir: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let mut found = Vec::new();
+    for mount in container(spec).volume_mounts.iter().flatten() {
+        let volume = spec
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == mount.name)
+            .unwrap_or_else(|| panic!("the volume mount {} names no volume", mount.name));
+        let Some(source) = &volume.secret else {
+            continue;
+        };
+        assert_eq!(source.secret_name.as_deref(), Some(SECRET));
+        let data = secret_data();
+        let files: Vec<(String, String)> = match &source.items {
+            Some(items) => items
+                .iter()
+                .map(|item| {
+                    let value = data
+                        .get(&item.key)
+                        .unwrap_or_else(|| panic!("the Secret has no key {} to mount", item.key));
+                    (item.path.clone(), value.clone())
+                })
+                .collect(),
+            None => data.into_iter().collect(),
+        };
+        let on_disk = dir.join(&volume.name);
+        std::fs::create_dir_all(&on_disk).unwrap();
+        for (file, value) in files {
+            std::fs::write(on_disk.join(file), value).unwrap();
+        }
+        found.push((PathBuf::from(&mount.mount_path), on_disk));
+    }
+    found
+}
+
+/// `value` with a path under one of `mounts`' container paths moved onto this machine.
+pub fn map_path(mounts: &[(PathBuf, PathBuf)], value: &str) -> String {
+    for (inside, outside) in mounts {
+        if let Ok(rest) = Path::new(value).strip_prefix(inside) {
+            return outside.join(rest).display().to_string();
+        }
+    }
+    value.to_string()
+}
+
+/// The environment of `spec`'s container ([`container_env`]) as it works on this machine: the
+/// Secret volumes are written under `dir` and the values naming a file in them point there.
+pub fn pod_env(spec: &PodSpec, pod_name: &str, dir: &Path) -> BTreeMap<String, String> {
+    let secrets = secret_mounts(spec, dir);
+    container_env(container(spec), pod_name)
+        .into_iter()
+        .map(|(key, value)| {
+            let value = map_path(&secrets, &value);
+            (key, value)
+        })
+        .collect()
+}
+
 /// Mount path by sub path (`subPath`, or `subPathExpr` with `$(POD_NAME)` left in).
 pub fn mounts(container: &Container) -> BTreeMap<String, String> {
     container
@@ -341,8 +404,16 @@ fn names_are_the_labs() {
             "{what}"
         );
         for volume in spec.volumes.iter().flatten() {
-            let claim = volume.persistent_volume_claim.as_ref().unwrap();
-            assert_eq!(claim.claim_name, CLAIM, "{what}");
+            match (&volume.persistent_volume_claim, &volume.secret) {
+                (Some(claim), None) => assert_eq!(claim.claim_name, CLAIM, "{what}"),
+                (None, Some(secret)) => {
+                    assert_eq!(secret.secret_name.as_deref(), Some(SECRET), "{what}")
+                }
+                _ => panic!(
+                    "{what}: {} is neither the claim nor the Secret",
+                    volume.name
+                ),
+            }
         }
     }
 }
@@ -376,7 +447,19 @@ fn every_resource_is_in_the_namespace() {
                 .namespace,
         ),
         ("job-train.yaml", job().metadata.namespace),
+        (
+            "networkpolicy-train.yaml",
+            manifest::<NetworkPolicy>("networkpolicy-train.yaml")
+                .metadata
+                .namespace,
+        ),
         ("cronjob-drift.yaml", cron_job().metadata.namespace),
+        (
+            "networkpolicy-drift.yaml",
+            manifest::<NetworkPolicy>("networkpolicy-drift.yaml")
+                .metadata
+                .namespace,
+        ),
         (
             "hpa.yaml",
             manifest::<HorizontalPodAutoscaler>("hpa.yaml")
@@ -476,7 +559,12 @@ fn every_environment_variable_set_is_one_the_host_reads() {
 fn the_deployment_environment_is_a_valid_configuration_on_the_mounted_directories() {
     let deployment = deployment();
     let container = container(pod_spec(&deployment));
-    let env = container_env(container, "churn-api-7d9c-abcde");
+    let secrets = tempfile::tempdir().unwrap();
+    let env = pod_env(
+        pod_spec(&deployment),
+        "churn-api-7d9c-abcde",
+        secrets.path(),
+    );
     let config = config::resolve(None, &|key| env.get(key).cloned(), &Flags::new())
         .unwrap_or_else(|e| panic!("the Deployment's environment is refused: {e}"));
     assert_eq!(config.model_name, config_map_data()["MODEL_NAME"]);
@@ -508,6 +596,183 @@ fn the_deployment_environment_is_a_valid_configuration_on_the_mounted_directorie
             "the seed directory {} is on the volume",
             seed.display()
         );
+    }
+}
+
+/// The Secret reaches the server as a file, never through the environment (where the process's
+/// children and anyone reading `/proc/<pid>/environ` would see it): the Deployment mounts
+/// `churn-secret` read-only, `MONITORING_TOKEN_FILE` names the token's file in that mount, and the
+/// token the server then requires is the Secret's `MONITORING_TOKEN`. No other workload gets it.
+#[test]
+fn the_monitoring_token_reaches_the_server_as_a_mounted_file() {
+    for (what, spec) in workloads() {
+        let container = container(&spec);
+        assert!(
+            container
+                .env_from
+                .iter()
+                .flatten()
+                .all(|source| source.secret_ref.is_none()),
+            "{what} takes a Secret into its environment"
+        );
+        assert!(
+            container.env.iter().flatten().all(|var| var
+                .value_from
+                .as_ref()
+                .is_none_or(|f| f.secret_key_ref.is_none())),
+            "{what} takes a Secret key into its environment"
+        );
+        let secret_volumes = spec.volumes.iter().flatten().filter(|v| v.secret.is_some());
+        if what != "Deployment" {
+            assert_eq!(secret_volumes.count(), 0, "{what} needs no token");
+        }
+    }
+
+    let deployment = deployment();
+    let spec = pod_spec(&deployment);
+    let container = container(spec);
+    let env = container_env(container, "churn-api-7d9c-abcde");
+    assert!(!env.contains_key("MONITORING_TOKEN"));
+    let file = PathBuf::from(&env["MONITORING_TOKEN_FILE"]);
+    let mount = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| file.starts_with(&m.mount_path))
+        .unwrap_or_else(|| panic!("MONITORING_TOKEN_FILE {} is in no mount", file.display()));
+    assert_eq!(
+        mount.read_only,
+        Some(true),
+        "the Secret is mounted read-only"
+    );
+    assert!(mount.sub_path.is_none() && mount.sub_path_expr.is_none());
+    let volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == mount.name)
+        .unwrap();
+    let source = volume
+        .secret
+        .as_ref()
+        .expect("the token's mount is a Secret");
+    assert_eq!(source.secret_name.as_deref(), Some(SECRET));
+    // Readable by the pod's group (the volume's files belong to fsGroup), not by others.
+    assert_eq!(source.default_mode, Some(0o440));
+    assert!(spec.security_context.as_ref().unwrap().fs_group.is_some());
+
+    let secrets = tempfile::tempdir().unwrap();
+    let env = pod_env(spec, "churn-api-7d9c-abcde", secrets.path());
+    let config = config::resolve(None, &|key| env.get(key).cloned(), &Flags::new())
+        .unwrap_or_else(|e| panic!("the Deployment's environment is refused: {e}"));
+    assert_eq!(
+        config.monitoring_token.as_deref(),
+        Some(secret_data()["MONITORING_TOKEN"].as_str())
+    );
+}
+
+/// No workload's pod gets a service-account token (modelhost never calls the Kubernetes API),
+/// and every workload's pods are selected by a NetworkPolicy: the API's admits the namespace on
+/// its port, the Job's and the CronJob's, whose pods only use the volume, admit nothing either
+/// way.
+#[test]
+fn every_pod_goes_without_an_api_token_and_under_a_network_policy() {
+    let template_labels = |template: &Option<ObjectMeta>| {
+        template
+            .as_ref()
+            .and_then(|m| m.labels.clone())
+            .unwrap_or_default()
+    };
+    let deployment = deployment();
+    let job = job();
+    let cron = cron_job();
+    let pods = [
+        (
+            "Deployment",
+            template_labels(&deployment.spec.as_ref().unwrap().template.metadata),
+            pod_spec(&deployment).clone(),
+            false,
+        ),
+        (
+            "Job",
+            template_labels(&job.spec.as_ref().unwrap().template.metadata),
+            job_pod_spec(&job).clone(),
+            true,
+        ),
+        (
+            "CronJob",
+            template_labels(
+                &cron
+                    .spec
+                    .as_ref()
+                    .unwrap()
+                    .job_template
+                    .spec
+                    .as_ref()
+                    .unwrap()
+                    .template
+                    .metadata,
+            ),
+            cron_pod_spec(&cron).clone(),
+            true,
+        ),
+    ];
+    let policies: Vec<NetworkPolicy> = std::fs::read_dir(repo_root().join("k8s"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter_map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let value: serde_json::Value = serde_norway::from_str(&text).unwrap();
+            (value["kind"] == "NetworkPolicy").then(|| serde_json::from_value(value).unwrap())
+        })
+        .collect();
+    for (what, labels, spec, isolated) in pods {
+        assert_eq!(
+            spec.automount_service_account_token,
+            Some(false),
+            "{what} mounts a service-account token"
+        );
+        assert!(!labels.is_empty(), "{what}'s pods have no labels");
+        let selecting: Vec<&NetworkPolicy> = policies
+            .iter()
+            .filter(|policy| {
+                let selector = &policy.spec.as_ref().unwrap().pod_selector;
+                let wanted = selector.as_ref().and_then(|s| s.match_labels.clone());
+                assert!(
+                    selector
+                        .as_ref()
+                        .is_none_or(|s| s.match_expressions.is_none()),
+                    "{:?}: only matchLabels",
+                    policy.metadata.name
+                );
+                wanted
+                    .unwrap_or_default()
+                    .iter()
+                    .all(|(key, value)| labels.get(key) == Some(value))
+            })
+            .collect();
+        assert!(
+            !selecting.is_empty(),
+            "no NetworkPolicy selects {what}'s pods"
+        );
+        if isolated {
+            for policy in selecting {
+                let spec = policy.spec.as_ref().unwrap();
+                let types = spec.policy_types.clone().unwrap_or_default();
+                assert!(
+                    types.contains(&"Ingress".to_string()) && types.contains(&"Egress".to_string()),
+                    "{what}: {:?} must govern both directions",
+                    policy.metadata.name
+                );
+                assert!(
+                    spec.ingress.as_ref().is_none_or(|r| r.is_empty())
+                        && spec.egress.as_ref().is_none_or(|r| r.is_empty()),
+                    "{what}: {:?} admits traffic its pods do not need",
+                    policy.metadata.name
+                );
+            }
+        }
     }
 }
 
@@ -638,7 +903,8 @@ fn workloads_run_hardened_as_the_images_user_with_resources() {
 fn the_grace_period_covers_the_shutdown_delay_and_the_drain() {
     let deployment = deployment();
     let spec = pod_spec(&deployment);
-    let env = container_env(container(spec), "churn-api-0");
+    let secrets = tempfile::tempdir().unwrap();
+    let env = pod_env(spec, "churn-api-0", secrets.path());
     let config = config::resolve(None, &|key| env.get(key).cloned(), &Flags::new()).unwrap();
     let grace = Duration::from_secs(spec.termination_grace_period_seconds.unwrap() as u64);
     let needed = config.shutdown_delay + config.drain_timeout;
@@ -716,11 +982,13 @@ fn probe_expectations() -> Vec<(String, StatusCode, StatusCode)> {
     ]
 }
 
-/// The Deployment's environment, with the directories moved into `root` and the server on a
-/// free loopback port; `settings` override, by key.
+/// The Deployment's environment, with the directories moved to `registry` and `logs` (the
+/// Secret's files to `secrets` beside `registry`) and the server on a free loopback port;
+/// `settings` override, by key.
 fn deployment_config(registry: &Path, logs: &Path, settings: &[(&'static str, &str)]) -> Config {
     let deployment = deployment();
-    let env = container_env(container(pod_spec(&deployment)), "churn-api-0");
+    let secrets = registry.with_file_name("secrets");
+    let env = pod_env(pod_spec(&deployment), "churn-api-0", &secrets);
     let mut flags: Flags = [
         ("registry_dir", registry.display().to_string()),
         ("log_dir", logs.display().to_string()),

@@ -1,12 +1,14 @@
 //! The cluster's parts played on one machine with the real binary: a temp directory is the
 //! PersistentVolume, the training Job's command (from `k8s/job-train.yaml`) writes the first
 //! model into it, two `serve` processes with the Deployment's environment are the replicas, the
-//! probes are polled as configured, a second Job run with other data swaps both replicas, the
-//! drift CronJob reads both replicas' logs, and SIGTERM stops a replica within its grace period.
+//! probes are polled as configured, the Secret mounted as a file guards their metrics, a second
+//! Job run with other data swaps both replicas, the drift CronJob reads both replicas' logs, and
+//! SIGTERM stops a replica within its grace period.
 //!
 //! What differs from a cluster, and why: the replicas listen on free loopback ports (two
 //! processes cannot share port 8000) and log JSON so the test can read each one's address;
-//! container paths are mapped to the temp volume as the volume mounts say.
+//! container paths are mapped to the temp volume as the volume mounts say, and a Secret volume
+//! to a temp directory of the pod's own holding the Secret's files.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -15,28 +17,45 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Container, Probe};
+use k8s_openapi::api::core::v1::{Container, PodSpec, Probe};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::common::{eventually, example_customer};
-use crate::k8s::{container, container_env, deployment, job, job_pod_spec, pod_spec, repo_root};
+use crate::k8s::{
+    container, container_env, deployment, job, job_pod_spec, map_path, pod_spec, repo_root,
+    secret_data, secret_mounts,
+};
 
 /// Where the image keeps its seed registry; the repository's `registry/` plays it here.
 const IMAGE_SEED_DIR: &str = "/opt/modelhost/registry";
 
-/// A pod's view of the volume: container path → path on this machine.
+/// A pod's view of its volumes: container path → path on this machine.
 struct Pod {
     name: String,
     mounts: Vec<(PathBuf, PathBuf)>,
+    /// Where this pod's Secret volumes are written, removed with the pod.
+    _secrets: tempfile::TempDir,
 }
 
 impl Pod {
-    /// The mounts of `container` on `volume`, with `$(POD_NAME)` expanded. Like the kubelet, it
-    /// creates each sub path on the volume.
-    fn new(name: &str, container: &Container, volume: &Path) -> Pod {
+    /// The mounts of `spec`'s container: those of the claim on `volume`, with `$(POD_NAME)`
+    /// expanded (like the kubelet, it creates each sub path on the volume), and the Secret
+    /// volumes, written to a directory of the pod's own.
+    fn new(name: &str, spec: &PodSpec, volume: &Path) -> Pod {
+        let container = container(spec);
+        let secrets = tempfile::tempdir().unwrap();
         let mut mounts = vec![(PathBuf::from(IMAGE_SEED_DIR), repo_root().join("registry"))];
+        mounts.extend(secret_mounts(spec, secrets.path()));
         for mount in container.volume_mounts.iter().flatten() {
+            let claim = spec
+                .volumes
+                .iter()
+                .flatten()
+                .any(|v| v.name == mount.name && v.persistent_volume_claim.is_some());
+            if !claim {
+                continue;
+            }
             let sub = mount
                 .sub_path
                 .clone()
@@ -50,17 +69,13 @@ impl Pod {
         Pod {
             name: name.to_string(),
             mounts,
+            _secrets: secrets,
         }
     }
 
     /// `value` with a container path in it moved onto this machine.
     fn map(&self, value: &str) -> String {
-        for (inside, outside) in &self.mounts {
-            if let Ok(rest) = Path::new(value).strip_prefix(inside) {
-                return outside.join(rest).display().to_string();
-            }
-        }
-        value.to_string()
+        map_path(&self.mounts, value)
     }
 
     /// The container's environment (image, ConfigMap, Secret, env) with paths mapped.
@@ -198,7 +213,7 @@ impl Drop for Process {
 fn run_job(volume: &Path, edit: impl FnOnce(&mut Vec<String>)) -> (Option<i32>, String) {
     let job = job();
     let container = container(job_pod_spec(&job));
-    let pod = Pod::new("churn-train-x7k2p", container, volume);
+    let pod = Pod::new("churn-train-x7k2p", job_pod_spec(&job), volume);
     let mut args = pod.args(container);
     edit(&mut args);
     let mut process = Process::spawn(&args, &pod.env(container));
@@ -218,7 +233,7 @@ struct Replica {
 fn start_replica(name: &str, volume: &Path) -> Replica {
     let deployment = deployment();
     let container = container(pod_spec(&deployment));
-    let pod = Pod::new(name, container, volume);
+    let pod = Pod::new(name, pod_spec(&deployment), volume);
     let mut env = pod.env(container);
     env.insert("HOST".into(), "127.0.0.1".into());
     env.insert("PORT".into(), "0".into());
@@ -320,6 +335,21 @@ async fn job_then_two_replicas_then_a_new_job_swaps_both() {
     let history = std::fs::read_to_string(volume.join("registry/churn/history.jsonl")).unwrap();
     assert!(!history.contains("\"event\":\"seed\""), "{history}");
 
+    // Step 9: the Secret, mounted as a file, guards each replica's metrics.
+    let token = &secret_data()["MONITORING_TOKEN"];
+    for replica in &replicas {
+        let metrics = format!("{}/metrics", replica.base);
+        let open = client.get(&metrics).send().await.unwrap();
+        assert_eq!(open.status(), StatusCode::UNAUTHORIZED, "{}", replica.name);
+        let guarded = client
+            .get(&metrics)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(guarded.status(), StatusCode::OK, "{}", replica.name);
+    }
+
     // Step 7: predictions from both replicas, named with the Job's version.
     for replica in &replicas {
         let answer = predict(&client, &replica.base).await;
@@ -367,7 +397,7 @@ async fn job_then_two_replicas_then_a_new_job_swaps_both() {
     // The drift CronJob's command reads every replica's log on the volume (exit 3: drift in
     // two identical requests is expected; 0 would be fine too, 65 would mean no log found).
     let cron: k8s_openapi::api::batch::v1::CronJob = crate::k8s::manifest("cronjob-drift.yaml");
-    let drift = cron
+    let drift_pod = cron
         .spec
         .unwrap()
         .job_template
@@ -375,11 +405,10 @@ async fn job_then_two_replicas_then_a_new_job_swaps_both() {
         .unwrap()
         .template
         .spec
-        .unwrap()
-        .containers
-        .remove(0);
-    let pod = Pod::new("churn-drift-29001234-q8w9e", &drift, volume);
-    let mut process = Process::spawn(&pod.args(&drift), &pod.env(&drift));
+        .unwrap();
+    let drift = container(&drift_pod);
+    let pod = Pod::new("churn-drift-29001234-q8w9e", &drift_pod, volume);
+    let mut process = Process::spawn(&pod.args(drift), &pod.env(drift));
     let status = process
         .wait(Duration::from_secs(60))
         .expect("drift finishes");

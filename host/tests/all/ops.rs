@@ -355,6 +355,50 @@ async fn the_monitoring_token_guards_metrics_and_drift() {
     open.shutdown().await.unwrap();
 }
 
+/// The real binary given only `MONITORING_TOKEN_FILE` (a file ending in a newline, as `echo`
+/// writes it): the file's token, without the newline, guards the monitoring routes, and neither
+/// the token nor the "open" warning reaches the log.
+#[tokio::test]
+async fn a_server_given_only_the_token_file_requires_its_token() {
+    let registry = temp_registry(Some(&churn_artifact("v1", 0.0)));
+    let logs = tempfile::tempdir().unwrap();
+    let token = "from-a-file-9c1e";
+    let secret = tempfile::tempdir().unwrap();
+    let token_file = secret.path().join("MONITORING_TOKEN");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let mut server = ServeProcess::start(&[
+        ("REGISTRY_DIR", registry.path().to_str().unwrap()),
+        ("LOG_DIR", logs.path().to_str().unwrap()),
+        ("MONITORING_TOKEN_FILE", token_file.to_str().unwrap()),
+        ("LOG_LEVEL", "trace"),
+        ("MODELHOST_SHUTDOWN_DELAY_MS", "0"),
+    ]);
+    let base = server.wait_for_address(Duration::from_secs(20));
+    let client = reqwest::Client::new();
+    // The drift report needs a serving model.
+    let ready = format!("{base}/ready");
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            matches!(client.get(&ready).send().await, Ok(r) if r.status() == StatusCode::OK)
+        })
+        .await
+    );
+    for path in ["/metrics", "/monitoring/drift"] {
+        let url = format!("{base}{path}");
+        let none = client.get(&url).send().await.unwrap();
+        assert_eq!(none.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let wrong = client.get(&url).bearer_auth("wrong").send().await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let ok = client.get(&url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(ok.status(), StatusCode::OK, "{path}");
+    }
+    server.terminate();
+    assert!(server.wait(Duration::from_secs(20)).success());
+    let stderr = server.stderr();
+    assert!(!stderr.contains(token), "the token was logged:\n{stderr}");
+    assert!(!stderr.contains("endpoints will be open"), "{stderr}");
+}
+
 #[tokio::test]
 async fn the_bearer_scheme_name_is_case_insensitive() {
     let registry = temp_registry(Some(&churn_artifact("v1", 0.0)));

@@ -110,7 +110,7 @@ fn model() {}
     responses(
         (status = 200, content_type = "application/openmetrics-text", body = String,
             example = "# TYPE modelhost_predictions counter\n"),
-        (status = 401, description = "`MONITORING_TOKEN` is set and the bearer token is missing or wrong", body = ErrorBody),
+        (status = 401, description = "`MONITORING_TOKEN` or `MONITORING_TOKEN_FILE` is set and the bearer token is missing or wrong", body = ErrorBody),
     )
 )]
 fn metrics() {}
@@ -128,7 +128,7 @@ fn metrics() {}
     responses(
         (status = 200, body = DriftReport),
         (status = 400, description = "A threshold is not a positive number", body = ErrorBody),
-        (status = 401, description = "`MONITORING_TOKEN` is set and the bearer token is missing or wrong", body = ErrorBody),
+        (status = 401, description = "`MONITORING_TOKEN` or `MONITORING_TOKEN_FILE` is set and the bearer token is missing or wrong", body = ErrorBody),
         (status = 503, description = "No model is serving", body = ErrorBody),
     )
 )]
