@@ -40,38 +40,50 @@ async fn a_loop_on_some_inputs_fails_that_request_at_the_time_limit_and_no_other
     // A 1 s time limit makes the looping call long enough to overlap the others.
     let (_registry, server) = serving_selective(&[("wasm_timeout_ms", "1000")]).await;
     let url = base_url(&server);
-    let looping = {
-        let url = url.clone();
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let answer = predict(&url, &customer_with_tenure(199)).await;
-            (answer, started.elapsed())
-        })
-    };
+    // Requests queued at the same moment share one call (see http/coalesce.rs). On a loaded
+    // machine the first ordinary request can be queued before a call thread took the looping
+    // one, share its call and come back only after it: that round shows nothing about the
+    // others, so it is played again (at most three rounds). Only answers that came back while
+    // the loop was still running count.
+    let mut rounds = 0;
     let mut answered_meanwhile = 0;
-    while !looping.is_finished() {
-        let (status, body) = predict(&url, &example_customer()).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["probability"], 0.25);
-        answered_meanwhile += 1;
+    while answered_meanwhile < 3 && rounds < 3 {
+        rounds += 1;
+        let looping = {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let answer = predict(&url, &customer_with_tenure(199)).await;
+                (answer, started.elapsed())
+            })
+        };
+        answered_meanwhile = 0;
+        while !looping.is_finished() {
+            let (status, body) = predict(&url, &example_customer()).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["probability"], 0.25);
+            if !looping.is_finished() {
+                answered_meanwhile += 1;
+            }
+        }
+        let ((status, body), took) = looping.await.unwrap();
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+        assert_eq!(
+            body["error"], "model call failed: exceeded the 1000 ms time limit",
+            "{body}"
+        );
+        assert!(
+            took >= Duration::from_millis(1000) && took < Duration::from_secs(5),
+            "interrupted after {took:?}"
+        );
     }
-    let ((status, body), took) = looping.await.unwrap();
-    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
-    assert_eq!(
-        body["error"], "model call failed: exceeded the 1000 ms time limit",
-        "{body}"
-    );
-    assert!(
-        took >= Duration::from_millis(1000) && took < Duration::from_secs(5),
-        "interrupted after {took:?}"
-    );
     assert!(
         answered_meanwhile >= 3,
-        "only {answered_meanwhile} requests answered during the loop"
+        "only {answered_meanwhile} requests answered during the loop, in each of {rounds} rounds"
     );
     assert_eq!(
         metric(&url, "modelhost_wasm_call_errors_total{reason=\"timeout\"}").await,
-        1.0
+        rounds as f64
     );
     server.shutdown().await.unwrap();
 }
