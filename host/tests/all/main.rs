@@ -13,6 +13,7 @@ mod monitoring;
 mod oip;
 mod ops;
 mod readme;
+mod records;
 mod registry;
 mod startup;
 mod swap;
