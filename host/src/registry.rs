@@ -10,6 +10,7 @@
 mod absence;
 mod atomic;
 pub mod history;
+pub mod records;
 pub mod seed;
 
 pub use absence::Absence;
@@ -101,7 +102,16 @@ pub fn history_path(registry_dir: &Path, model_name: &str) -> PathBuf {
 pub fn append_history(
     registry_dir: &Path,
     model_name: &str,
-    line: &serde_json::Value,
+    line: &records::HistoryEvent,
+) -> std::io::Result<()> {
+    append_serialized(registry_dir, model_name, line)
+}
+
+/// [`append_history`] of any document (its tests append lines of their own).
+fn append_serialized(
+    registry_dir: &Path,
+    model_name: &str,
+    line: &impl serde::Serialize,
 ) -> std::io::Result<()> {
     use std::io::{Read, Seek, SeekFrom, Write};
     let path = history_path(registry_dir, model_name);
@@ -186,9 +196,9 @@ pub struct VersionWrite<'a> {
     /// The artifact.
     pub bytes: &'a [u8],
     /// `versions/<version>.json`, written only if the version has no record yet.
-    pub record: &'a serde_json::Value,
+    pub record: &'a records::VersionRecord,
     /// The `history.jsonl` line: this run's or event's own account.
-    pub history_line: &'a serde_json::Value,
+    pub history_line: &'a records::HistoryEvent,
     /// Whether the bytes then become the live `model.wasm`.
     pub promote: bool,
 }
@@ -367,17 +377,15 @@ pub fn read_checksum(path: &Path) -> std::io::Result<Option<String>> {
 }
 
 /// The sha256 that `versions/<version>.json` records for `version`, if that record exists and
-/// names one. A version that cannot name a file, a missing or unreadable record, and a record
-/// without a `sha256` string all give `None`: nothing is recorded to compare with.
+/// names one (by [`records::normalize_sha256`]: lower-case). A version that cannot name a file,
+/// a missing or unreadable record, and a record without a 64-digit hex `sha256` all give
+/// `None`: nothing is recorded to compare with.
 pub fn recorded_sha256(registry_dir: &Path, model_name: &str, version: &str) -> Option<String> {
     check_version_name(version).ok()?;
     let path = version_record_path(registry_dir, model_name, version);
     let text = std::fs::read(path).ok()?;
-    let record: serde_json::Value = serde_json::from_slice(&text).ok()?;
-    record
-        .get("sha256")?
-        .as_str()
-        .map(|s| s.trim().to_ascii_lowercase())
+    let record: records::VersionRecord = serde_json::from_slice(&text).ok()?;
+    record.sha256()
 }
 
 #[cfg(test)]
@@ -414,13 +422,16 @@ mod checksum_tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
         };
-        record("v1", r#"{"version": "v1", "sha256": "ABC123"}"#);
+        let upper = "AB".repeat(32);
+        record("v1", &format!(r#"{{"version": "v1", "sha256": "{upper}"}}"#));
+        record("v5", r#"{"version": "v5", "sha256": "abc123"}"#);
         record("v2", r#"{"version": "v2"}"#);
         record("v3", "not json");
         assert_eq!(
             recorded_sha256(dir.path(), "churn", "v1").as_deref(),
-            Some("abc123")
+            Some("ab".repeat(32).as_str())
         );
+        assert_eq!(recorded_sha256(dir.path(), "churn", "v5"), None);
         assert_eq!(recorded_sha256(dir.path(), "churn", "v2"), None);
         assert_eq!(recorded_sha256(dir.path(), "churn", "v3"), None);
         assert_eq!(recorded_sha256(dir.path(), "churn", "v4"), None);
@@ -435,8 +446,8 @@ mod tests {
     #[test]
     fn history_appends_lines_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        append_history(dir.path(), "churn", &serde_json::json!({"version": "a"})).unwrap();
-        append_history(dir.path(), "churn", &serde_json::json!({"version": "b"})).unwrap();
+        append_serialized(dir.path(), "churn", &serde_json::json!({"version": "a"})).unwrap();
+        append_serialized(dir.path(), "churn", &serde_json::json!({"version": "b"})).unwrap();
         let history = read_history(dir.path(), "churn").unwrap();
         assert_eq!(
             history
@@ -457,7 +468,7 @@ mod tests {
                 scope.spawn(move || {
                     for n in 0..25 {
                         let line = serde_json::json!({"version": format!("w{writer}-{n}"), "pad": "x".repeat(500)});
-                        append_history(dir, "churn", &line).unwrap();
+                        append_serialized(dir, "churn", &line).unwrap();
                     }
                 });
             }
@@ -482,12 +493,12 @@ mod tests {
     #[test]
     fn an_append_after_a_line_cut_short_starts_a_line_of_its_own() {
         let dir = tempfile::tempdir().unwrap();
-        append_history(dir.path(), "churn", &serde_json::json!({"version": "a"})).unwrap();
+        append_serialized(dir.path(), "churn", &serde_json::json!({"version": "a"})).unwrap();
         let path = history_path(dir.path(), "churn");
         let mut text = std::fs::read(&path).unwrap();
         text.extend_from_slice(br#"{"version": "b", "promo"#);
         std::fs::write(&path, text).unwrap();
-        append_history(dir.path(), "churn", &serde_json::json!({"version": "c"})).unwrap();
+        append_serialized(dir.path(), "churn", &serde_json::json!({"version": "c"})).unwrap();
         let versions: Vec<String> = read_history(dir.path(), "churn")
             .unwrap()
             .iter()
@@ -505,7 +516,12 @@ mod tests {
     fn a_stored_version_keeps_its_record_and_refuses_other_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let write = |bytes: &[u8], passed: bool| {
-            let record = serde_json::json!({"version": "v1", "passed": passed});
+            let record: records::VersionRecord =
+                serde_json::from_value(serde_json::json!({"version": "v1", "passed": passed}))
+                    .unwrap();
+            let line: records::HistoryEvent =
+                serde_json::from_value(serde_json::json!({"version": "v1", "passed": passed}))
+                    .unwrap();
             store_version(
                 dir.path(),
                 "churn",
@@ -513,7 +529,7 @@ mod tests {
                     version: "v1",
                     bytes,
                     record: &record,
-                    history_line: &record,
+                    history_line: &line,
                     promote: false,
                 },
             )

@@ -16,11 +16,11 @@ use modelhost_abi::info::{
 use modelhost_abi::params::FittedFeature as AbiFeature;
 use modelhost_train as mt;
 use serde::Serialize;
-use serde_json::json;
 
 use crate::artifact::build_artifact;
 use crate::model::{Model, sha256_hex};
 use crate::registry;
+use crate::registry::records::{HistoryEvent, Source, TrainRecord, VersionRecord, field};
 use crate::runtime::{Limits, Runtime};
 
 /// Where the training rows come from.
@@ -363,28 +363,33 @@ fn publish_run(
 ) -> Result<registry::Stored, TrainError> {
     let trained_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let source = match &options.source {
-        DataSource::Synthetic { n_rows } => json!({"synthetic": n_rows}),
-        DataSource::Csv { path, test_path } => json!({"csv": path, "test_csv": test_path}),
+        DataSource::Synthetic { n_rows } => Source::Synthetic {
+            synthetic: *n_rows,
+        },
+        DataSource::Csv { path, test_path } => Source::Csv {
+            csv: path,
+            test_csv: test_path.as_deref(),
+        },
     };
-    let record = json!({
-        "model_name": outcome.model_name,
-        "version": outcome.version,
-        "file": format!("versions/{}.wasm", outcome.version),
-        "sha256": outcome.sha256,
-        "trained_at": trained_at,
-        "seed": options.seed,
-        "source": source,
-        "data": outcome.data,
-        "n_train": outcome.n_train,
-        "n_test": outcome.n_test,
-        "metrics": outcome.metrics,
-        "gate": outcome.gate,
-        "passed": outcome.gate.passed,
-        "promoted": outcome.promoted,
-    });
-    let mut line = serde_json::Map::new();
-    line.insert("event".to_string(), json!("train"));
-    line.extend(record.as_object().cloned().unwrap_or_default());
+    let run = TrainRecord {
+        model_name: Some(outcome.model_name.clone()),
+        version: outcome.version.clone(),
+        file: Some(format!("versions/{}.wasm", outcome.version)),
+        sha256: Some(outcome.sha256.clone()),
+        trained_at: Some(trained_at),
+        seed: Some(options.seed),
+        source: field(&source),
+        data: field(&outcome.data),
+        n_train: Some(outcome.n_train as u64),
+        n_test: Some(outcome.n_test as u64),
+        metrics: field(&outcome.metrics),
+        gate: field(&outcome.gate),
+        passed: Some(outcome.gate.passed),
+        promoted: Some(outcome.promoted),
+        extra: Default::default(),
+    };
+    let line = HistoryEvent::Train(run.clone());
+    let record = VersionRecord::Train(run);
     registry::store_version(
         &options.registry_dir,
         &options.model_name,
@@ -392,7 +397,7 @@ fn publish_run(
             version: &outcome.version,
             bytes,
             record: &record,
-            history_line: &line.into(),
+            history_line: &line,
             promote: outcome.promoted,
         },
     )

@@ -15,11 +15,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::json;
 
 use super::{CommandError, RegistryTarget, now_rfc3339};
 use crate::model::sha256_hex;
 use crate::registry::history;
+use crate::registry::records::{HistoryEvent, PublishRecord, Source, VersionRecord, field};
 use crate::registry::{self};
 
 /// What `publish` needs.
@@ -129,21 +129,23 @@ pub fn publish(options: &PublishOptions) -> Result<PublishReport, CommandError> 
 
     let source = absolute(file);
     let published_at = now_rfc3339();
-    let record = json!({
-        "event": "publish",
-        "model_name": model_name,
-        "version": version,
-        "file": format!("versions/{version}.wasm"),
-        "sha256": sha256,
-        "size_bytes": model.size_bytes,
-        "source": {"file": source},
-        "published_at": published_at,
-        "threshold": info.threshold,
-        "metrics": info.metrics,
-        "from": report.from,
-        "from_sha256": live.sha256(),
-        "promoted": true,
-    });
+    let publish = PublishRecord {
+        model_name: Some(model_name.clone()),
+        version: version.clone(),
+        file: Some(format!("versions/{version}.wasm")),
+        sha256: Some(sha256.clone()),
+        size_bytes: Some(model.size_bytes as u64),
+        source: field(&Source::File { file: &source }),
+        published_at: Some(published_at),
+        threshold: Some(info.threshold),
+        metrics: field(&info.metrics),
+        from: report.from.clone(),
+        from_sha256: live.sha256().map(str::to_string),
+        promoted: Some(true),
+        extra: Default::default(),
+    };
+    let line = HistoryEvent::Publish(publish.clone());
+    let record = VersionRecord::Publish(publish);
     registry::store_version(
         registry_dir,
         model_name,
@@ -151,7 +153,7 @@ pub fn publish(options: &PublishOptions) -> Result<PublishReport, CommandError> 
             version: &version,
             bytes: &bytes,
             record: &record,
-            history_line: &record,
+            history_line: &line,
             promote: true,
         },
     )

@@ -12,11 +12,11 @@
 use std::fmt;
 
 use serde::Serialize;
-use serde_json::json;
 
 use super::{CommandError, RegistryTarget, now_rfc3339};
 use crate::model::{Model, sha256_hex};
 use crate::registry;
+use crate::registry::records::{HistoryEvent, RollbackLine};
 use crate::registry::history::{self, HistoryEntry, Live};
 
 /// What `rollback` needs.
@@ -143,16 +143,16 @@ pub fn rollback(options: &RollbackOptions) -> Result<RollbackReport, CommandErro
         &registry::live_path(registry_dir, model_name),
     ))?;
 
-    let line = json!({
-        "event": "rollback",
-        "model_name": model_name,
-        "version": version,
-        "sha256": sha256,
-        "from": from,
-        "from_sha256": from_sha256,
-        "named": options.to.is_some(),
-        "at": now_rfc3339(),
-        "promoted": true,
+    let line = HistoryEvent::Rollback(RollbackLine {
+        model_name: Some(model_name.clone()),
+        version: version.clone(),
+        sha256: Some(sha256.clone()),
+        from: from.clone(),
+        from_sha256: from_sha256.clone(),
+        named: Some(options.to.is_some()),
+        at: Some(now_rfc3339()),
+        promoted: Some(true),
+        extra: Default::default(),
     });
     registry::append_history(registry_dir, model_name, &line).map_err(|e| {
         CommandError::Failed(format!(
@@ -218,7 +218,7 @@ fn recorded_sha256(
             &target.model_name,
             version,
         )))?;
-    let from_record = record.and_then(|r| Some(r.get("sha256")?.as_str()?.to_string()));
+    let from_record = record.and_then(|r| r.sha256());
     Ok(from_record.or_else(|| {
         entries
             .iter()

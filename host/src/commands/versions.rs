@@ -90,7 +90,7 @@ fn fill_rollback_metrics(target: &RegistryTarget, entries: &mut [HistoryEntry]) 
                 history::version_record(&target.registry_dir, &target.model_name, &version)
                     .ok()
                     .flatten();
-            let metric = |key: &str| record.as_ref()?.get("metrics")?.get(key)?.as_f64();
+            let metric = |key: &str| record.as_ref()?.metrics().get(key)?.as_f64();
             (metric("f1"), metric("roc_auc"))
         });
         entries[i].f1 = f1;

@@ -11,9 +11,10 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::records::{HistoryEvent, VersionRecord};
 use super::{live_path, read_artifact, versions_dir};
 use crate::model::sha256_hex;
 
@@ -71,34 +72,28 @@ pub struct HistoryEntry {
 }
 
 impl HistoryEntry {
-    /// Interprets one parsed line; `None` if it is not an object with a string `version`.
+    /// Interprets one parsed line through [`HistoryEvent`]; `None` if it is not a history line
+    /// with a string `version`.
     pub fn from_value(line: usize, value: &Value) -> Option<HistoryEntry> {
-        let version = value.get("version")?.as_str()?.to_string();
-        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
-        let event = match value.get("event").and_then(Value::as_str) {
-            None | Some("train") => Event::Train,
-            Some("publish") => Event::Publish,
-            Some("rollback") => Event::Rollback,
-            Some(other) => Event::Other(other.to_string()),
+        let parsed = HistoryEvent::deserialize(value).ok()?;
+        let event = match &parsed {
+            HistoryEvent::Train(_) => Event::Train,
+            HistoryEvent::Publish(_) => Event::Publish,
+            HistoryEvent::Rollback(_) => Event::Rollback,
+            other => Event::Other(other.name().to_string()),
         };
-        let metric = |key: &str| value.get("metrics")?.get(key)?.as_f64();
+        let metric = |key: &str| parsed.metrics().get(key)?.as_f64();
         Some(HistoryEntry {
             line,
             event,
-            version,
-            sha256: text("sha256"),
-            at: text("at")
-                .or_else(|| text("trained_at"))
-                .or_else(|| text("published_at")),
-            promoted: value.get("promoted").and_then(Value::as_bool) == Some(true),
-            gate_passed: value
-                .get("gate")
-                .and_then(|g| g.get("passed"))
-                .or_else(|| value.get("passed"))
-                .and_then(Value::as_bool),
+            version: parsed.version()?.to_string(),
+            sha256: parsed.sha256(),
+            at: parsed.at().map(str::to_string),
+            promoted: parsed.promoted(),
+            gate_passed: parsed.gate_passed(),
             f1: metric("f1"),
             roc_auc: metric("roc_auc"),
-            from: text("from"),
+            from: parsed.from().map(str::to_string),
         })
     }
 }
@@ -172,7 +167,7 @@ pub fn live(
     }
     for version in known_versions(registry_dir, model_name, &[])? {
         let record = version_record(registry_dir, model_name, &version)?;
-        if record.as_ref().and_then(|r| r.get("sha256")?.as_str()) == Some(sha256.as_str()) {
+        if record.and_then(|r| r.sha256()).as_deref() == Some(sha256.as_str()) {
             return Ok(Live::Known { version, sha256 });
         }
     }
@@ -215,12 +210,12 @@ pub fn known_versions(
     Ok(known)
 }
 
-/// `versions/<version>.json`, if it exists and parses.
+/// `versions/<version>.json`, if it exists and parses as a [`VersionRecord`].
 pub fn version_record(
     registry_dir: &Path,
     model_name: &str,
     version: &str,
-) -> std::io::Result<Option<Value>> {
+) -> std::io::Result<Option<VersionRecord>> {
     let path = super::version_record_path(registry_dir, model_name, version);
     match std::fs::read(&path) {
         Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),

@@ -22,10 +22,10 @@
 
 use std::path::Path;
 
-use serde_json::json;
 
 use super::atomic::link_new;
 use super::history;
+use super::records::{HistoryEvent, SeedLine, Source, VersionRecord, field};
 use super::{append_history, live_path, read_artifact, version_path, version_record_path};
 use crate::model::sha256_hex;
 
@@ -78,16 +78,16 @@ pub fn seed(registry_dir: &Path, seed_dir: &Path, model_name: &str) -> std::io::
         return Ok(Seeded::Lost);
     }
     let version = recorded.map(|recorded| {
-        let line = json!({
-            "event": "seed",
-            "model_name": model_name,
-            "version": recorded.version,
-            "file": format!("versions/{}.wasm", recorded.version),
-            "sha256": sha256,
-            "source": {"seed_dir": seed_dir},
-            "at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            "metrics": recorded.metrics,
-            "promoted": true,
+        let line = HistoryEvent::Seed(SeedLine {
+            model_name: Some(model_name.to_string()),
+            version: recorded.version.clone(),
+            file: Some(format!("versions/{}.wasm", recorded.version)),
+            sha256: Some(sha256.clone()),
+            source: field(&Source::SeedDir { seed_dir }),
+            at: Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
+            metrics: recorded.metrics,
+            promoted: Some(true),
+            extra: Default::default(),
         });
         (recorded.version, line)
     });
@@ -196,16 +196,13 @@ fn recorded_version(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let parsed: Option<serde_json::Value> = serde_json::from_slice(&record).ok();
-    let record_sha = parsed
-        .as_ref()
-        .and_then(|r| r.get("sha256")?.as_str())
-        .map(str::to_ascii_lowercase);
+    let parsed: Option<VersionRecord> = serde_json::from_slice(&record).ok();
+    let record_sha = parsed.as_ref().and_then(VersionRecord::sha256);
     if sha256_hex(&stored) != sha256 || record_sha.as_deref() != Some(sha256) {
         return Ok(None);
     }
     let metrics = parsed
-        .and_then(|r| r.get("metrics").cloned())
+        .map(|r| r.metrics().clone())
         .unwrap_or(serde_json::Value::Null);
     Ok(Some(Recorded {
         version,
