@@ -423,7 +423,10 @@ mod checksum_tests {
             std::fs::write(path, text).unwrap();
         };
         let upper = "AB".repeat(32);
-        record("v1", &format!(r#"{{"version": "v1", "sha256": "{upper}"}}"#));
+        record(
+            "v1",
+            &format!(r#"{{"version": "v1", "sha256": "{upper}"}}"#),
+        );
         record("v5", r#"{"version": "v5", "sha256": "abc123"}"#);
         record("v2", r#"{"version": "v2"}"#);
         record("v3", "not json");

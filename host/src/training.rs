@@ -363,9 +363,7 @@ fn publish_run(
 ) -> Result<registry::Stored, TrainError> {
     let trained_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let source = match &options.source {
-        DataSource::Synthetic { n_rows } => Source::Synthetic {
-            synthetic: *n_rows,
-        },
+        DataSource::Synthetic { n_rows } => Source::Synthetic { synthetic: *n_rows },
         DataSource::Csv { path, test_path } => Source::Csv {
             csv: path,
             test_csv: test_path.as_deref(),

@@ -16,8 +16,8 @@ use serde::Serialize;
 use super::{CommandError, RegistryTarget, now_rfc3339};
 use crate::model::{Model, sha256_hex};
 use crate::registry;
-use crate::registry::records::{HistoryEvent, RollbackLine};
 use crate::registry::history::{self, HistoryEntry, Live};
+use crate::registry::records::{HistoryEvent, RollbackLine};
 
 /// What `rollback` needs.
 #[derive(Debug, Clone)]

@@ -414,7 +414,10 @@ mod tests {
     fn only_64_hex_digits_are_a_sha256_and_they_read_lower_case() {
         let upper = "AB".repeat(32);
         assert_eq!(normalize_sha256(&upper), Some("ab".repeat(32)));
-        assert_eq!(normalize_sha256(&format!(" {upper}\n")), Some("ab".repeat(32)));
+        assert_eq!(
+            normalize_sha256(&format!(" {upper}\n")),
+            Some("ab".repeat(32))
+        );
         for bad in ["", "abc123", &"zz".repeat(32), &"ab".repeat(33)] {
             assert_eq!(normalize_sha256(bad), None, "{bad:?}");
         }

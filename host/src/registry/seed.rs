@@ -22,7 +22,6 @@
 
 use std::path::Path;
 
-
 use super::atomic::link_new;
 use super::history;
 use super::records::{HistoryEvent, SeedLine, Source, VersionRecord, field};

@@ -2,7 +2,11 @@
 //! `tests/fixtures/registry-v1` holds one of each kind, and what `versions` printed for it.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use serde_json::Value;
+
+use crate::common::{start_server, wait_for_version};
 use crate::train::cli;
 
 fn fixture_registry() -> PathBuf {
@@ -23,4 +27,64 @@ fn versions_prints_the_fixture_registry_as_it_did_when_it_was_written() {
         let expected = std::fs::read_to_string(registry.join(expected)).unwrap();
         assert_eq!(run.stdout, expected, "versions {args:?}");
     }
+}
+
+/// The fixture registry copied into a temp dir (the checkout is never written).
+fn fixture_copy() -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&fixture_registry(), dir.path());
+    dir
+}
+
+/// Rewrites `versions/<version>.json` in `registry` with its sha256 in upper case.
+fn upper_case_recorded_sha(registry: &Path, version: &str) {
+    let path = registry.join(format!("churn/versions/{version}.json"));
+    let mut record: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let upper = record["sha256"].as_str().unwrap().to_ascii_uppercase();
+    record["sha256"] = Value::String(upper);
+    std::fs::write(&path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+}
+
+#[test]
+fn rollback_takes_an_upper_case_recorded_sha256_as_the_same_digest() {
+    let registry = fixture_copy();
+    upper_case_recorded_sha(registry.path(), "v976137c5cf1c");
+    let run = cli([
+        "rollback",
+        "--registry-dir",
+        registry.path().to_str().unwrap(),
+        "--to",
+        "v976137c5cf1c",
+    ]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.contains("to v976137c5cf1c"), "{run:?}");
+    assert_eq!(
+        std::fs::read(registry.path().join("churn/model.wasm")).unwrap(),
+        std::fs::read(registry.path().join("churn/versions/v976137c5cf1c.wasm")).unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_takes_an_upper_case_recorded_sha256_as_the_same_digest() {
+    let registry = fixture_copy();
+    upper_case_recorded_sha(registry.path(), "v96865bb2574e");
+    let server = start_server(registry.path()).await;
+    assert!(
+        wait_for_version(&server, "v96865bb2574e", Duration::from_secs(20)).await,
+        "the live model with an upper-case recorded sha256 was not served: {:?}",
+        server.active.status()
+    );
+    server.shutdown().await.unwrap();
 }
