@@ -134,7 +134,7 @@ pub fn publish(options: &PublishOptions) -> Result<PublishReport, CommandError> 
         version: version.clone(),
         file: Some(format!("versions/{version}.wasm")),
         sha256: Some(sha256.clone()),
-        size_bytes: Some(model.size_bytes as u64),
+        size_bytes: Some(model.size_bytes),
         source: field(&Source::File { file: &source }),
         published_at: Some(published_at),
         threshold: Some(info.threshold),

@@ -198,10 +198,11 @@ fn tagged<T: Serialize, S: Serializer>(
     line.serialize(serializer)
 }
 
+/// A document's `event`, if it names one, and its other fields.
+type Untagged = (Option<String>, Map<String, Value>);
+
 /// Splits a document into its `event` (if it names one) and the other fields.
-fn untag<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<(Option<String>, Map<String, Value>), D::Error> {
+fn untag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Untagged, D::Error> {
     let mut fields = Map::deserialize(deserializer)?;
     let event = match fields.remove("event") {
         None => None,
