@@ -1,10 +1,12 @@
 //! `history.jsonl` read as typed entries, and the questions asked of it: which version is live,
 //! which versions exist, and which version was live before the current one.
 //!
-//! Each line is one event: a training run (`"event": "train"`, or no `event` at all in lines
-//! written before events were named), a `publish`, or a `rollback`. Readers tolerate what they
-//! do not know: lines that are not JSON objects or have no `version` are skipped, unknown events
-//! are kept as [`Event::Other`], and missing metrics are `None`. The live version is never taken
+//! Each line is one [`HistoryEvent`](super::records::HistoryEvent): a training run
+//! (`"event": "train"`, or no `event` at all in lines written before events were named), a
+//! `publish`, a `rollback` or a `seed`. Readers tolerate what they do not know: lines that do not
+//! parse as a history event or have no `version` are skipped, unknown events are kept as
+//! [`Event::Other`], and missing metrics are `None`. Recorded sha256s are read through
+//! [`normalize_sha256`](super::records::normalize_sha256). The live version is never taken
 //! from the history alone: it is the version whose recorded sha256 equals that of `model.wasm`,
 //! so a hand-copied file or a run interrupted between recording and promoting is reported as
 //! it really is.
