@@ -88,3 +88,50 @@ async fn the_watcher_takes_an_upper_case_recorded_sha256_as_the_same_digest() {
     );
     server.shutdown().await.unwrap();
 }
+
+#[test]
+fn every_fixture_line_and_record_parses_and_writes_back_byte_for_byte() {
+    use modelhost::registry::records::{HistoryEvent, VersionRecord};
+    let churn = fixture_registry().join("churn");
+    let history = std::fs::read_to_string(churn.join("history.jsonl")).unwrap();
+    let mut kinds = Vec::new();
+    for (i, line) in history.lines().enumerate() {
+        let event: HistoryEvent =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+        kinds.push(event.name().to_string());
+        let written = serde_json::to_string(&event).unwrap();
+        if i == 0 {
+            // Written before events were named: read as a training run, written with its name.
+            assert!(!line.contains("\"event\""), "{line}");
+            assert_eq!(written, line.replacen('{', r#"{"event":"train","#, 1));
+        } else {
+            assert_eq!(written, line, "line {}", i + 1);
+        }
+        assert_eq!(event.sha256().map(|s| s.len()), Some(64), "line {}", i + 1);
+    }
+    assert_eq!(
+        kinds,
+        [
+            "train", "seed", "train", "train", "train", "publish", "rollback"
+        ]
+    );
+    let mut records = 0;
+    for entry in std::fs::read_dir(churn.join("versions")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let text = std::fs::read(&path).unwrap();
+        let record: VersionRecord =
+            serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(
+            serde_json::to_vec_pretty(&record).unwrap(),
+            text,
+            "{}",
+            path.display()
+        );
+        assert!(record.sha256().is_some(), "{}", path.display());
+        records += 1;
+    }
+    assert_eq!(records, 4);
+}
