@@ -377,8 +377,8 @@ pub fn read_checksum(path: &Path) -> std::io::Result<Option<String>> {
 }
 
 /// The sha256 that `versions/<version>.json` records for `version`, if that record exists and
-/// names one (by [`records::normalize_sha256`]: lower-case). A version that cannot name a file,
-/// a missing or unreadable record, and a record without a 64-digit hex `sha256` all give
+/// names one (by [`records::normalize_sha256`]: trimmed, lower-case). A version that cannot
+/// name a file, a missing or unreadable record, and a record without a `sha256` all give
 /// `None`: nothing is recorded to compare with.
 pub fn recorded_sha256(registry_dir: &Path, model_name: &str, version: &str) -> Option<String> {
     check_version_name(version).ok()?;
@@ -434,7 +434,11 @@ mod checksum_tests {
             recorded_sha256(dir.path(), "churn", "v1").as_deref(),
             Some("ab".repeat(32).as_str())
         );
-        assert_eq!(recorded_sha256(dir.path(), "churn", "v5"), None);
+        // A malformed digest is still what the record says: it matches no artifact.
+        assert_eq!(
+            recorded_sha256(dir.path(), "churn", "v5").as_deref(),
+            Some("abc123")
+        );
         assert_eq!(recorded_sha256(dir.path(), "churn", "v2"), None);
         assert_eq!(recorded_sha256(dir.path(), "churn", "v3"), None);
         assert_eq!(recorded_sha256(dir.path(), "churn", "v4"), None);
