@@ -13,7 +13,6 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::handlers::call_model;
 use super::observe::X_REQUEST_ID;
 use super::{AppError, AppState};
 use crate::model::Model;
@@ -96,7 +95,7 @@ pub(super) async fn score_rows(
     for (_, prepared) in &rows {
         matrix.extend_from_slice(&prepared.row);
     }
-    let probabilities = call_model(state, model.clone(), matrix).await?;
+    let probabilities = state.call_model(model.clone(), matrix).await?;
     if probabilities.len() != rows.len() {
         return Err(AppError::Internal(format!(
             "model answered {} rows for a batch of {}",
