@@ -5,10 +5,10 @@ use std::time::Instant;
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
+use super::bodies::{Health, ModelDescription, ModelUnavailable, Ready, Startup};
 use super::error::Body;
 use super::observe::{RequestId, X_REQUEST_ID};
 use super::{AppError, AppState};
@@ -82,95 +82,46 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), AppError> {
 }
 
 /// `GET /health`: the process answers HTTP. Never depends on the model.
-pub async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+pub async fn health() -> Json<Health> {
+    Json(Health::ok())
 }
 
 /// `GET /ready`: 200 while a model is serving, else 503 with the reason.
-pub async fn ready(State(state): State<AppState>) -> Response {
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, AppError> {
     match (state.not_ready_reason(), state.active().current()) {
-        (None, Some(model)) => Json(json!({
-            "status": "ready",
-            "model": model.info().name,
-            "version": model.version(),
-        }))
-        .into_response(),
-        (reason, _) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "status": "not ready",
-                "reason": reason.unwrap_or_else(|| state.not_serving_reason()),
-            })),
-        )
-            .into_response(),
+        (None, Some(model)) => Ok(Json(Ready::serving(&model))),
+        (reason, _) => Err(AppError::NotReady(
+            reason.unwrap_or_else(|| state.not_serving_reason()),
+        )),
     }
 }
 
 /// `GET /startup`: 503 until the registry exists and a model is serving.
-pub async fn startup(State(state): State<AppState>) -> Response {
+pub async fn startup(State(state): State<AppState>) -> Result<Json<Startup>, AppError> {
     if !state.registry_dir().is_dir() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "status": "starting",
-                "reason": format!("registry directory {} does not exist", state.registry_dir().display()),
-            })),
-        )
-            .into_response();
+        return Err(AppError::Starting(format!(
+            "registry directory {} does not exist",
+            state.registry_dir().display()
+        )));
     }
     match state.active().current() {
-        Some(model) => {
-            Json(json!({ "status": "started", "version": model.version() })).into_response()
-        }
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "starting", "reason": state.not_serving_reason() })),
-        )
-            .into_response(),
+        Some(model) => Ok(Json(Startup::started(&model))),
+        None => Err(AppError::Starting(state.not_serving_reason())),
     }
 }
 
 /// `GET /model`: what is serving, where it came from, its schema and metrics.
-pub async fn model(State(state): State<AppState>) -> Response {
+pub async fn model(State(state): State<AppState>) -> Result<Json<ModelDescription>, AppError> {
     let status = state.active().status();
-    let last_error = status.last_error.clone();
-    let last_error_at = status
-        .last_error_at
-        .map(|t| humantime::format_rfc3339_seconds(t).to_string());
-    let Some(model) = state.active().current() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "error": state.not_serving_reason(),
-                "name": state.model_name(),
-                "path": state.model_path(),
-                "last_error": last_error,
-                "last_error_at": last_error_at,
-                "rejections": status.rejections,
-            })),
-        )
-            .into_response();
-    };
-    let info = model.info();
-    Json(json!({
-        "name": info.name,
-        "version": info.version,
-        "sha256": model.sha256,
-        "loaded_at": humantime::format_rfc3339_seconds(model.loaded_at).to_string(),
-        "path": model.source,
-        "size_bytes": model.size_bytes,
-        "task": info.task,
-        "threshold": info.threshold,
-        "schema": info.features,
-        "outputs": info.outputs,
-        "metrics": info.metrics,
-        "training": info.training,
-        "last_error": last_error,
-        "last_error_at": last_error_at,
-        "swaps": status.swaps,
-        "rejections": status.rejections,
-    }))
-    .into_response()
+    match state.active().current() {
+        Some(model) => Ok(Json(ModelDescription::new(&model, &status))),
+        None => Err(AppError::ModelUnavailable(Box::new(ModelUnavailable::new(
+            state.not_serving_reason(),
+            state.model_name().to_string(),
+            state.model_path().to_path_buf(),
+            &status,
+        )))),
+    }
 }
 
 /// Any unknown route.

@@ -7,6 +7,7 @@
 //! [`Model`](crate::model::Model), its info document and its errors.
 
 mod batch;
+mod bodies;
 mod coalesce;
 mod error;
 mod handlers;

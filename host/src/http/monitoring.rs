@@ -7,11 +7,10 @@
 
 use axum::Json;
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::{AppError, AppState};
@@ -38,15 +37,8 @@ pub async fn require_token(
     if ok {
         next.run(request).await
     } else {
-        let mut response = (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({ "error": "missing or wrong bearer token for monitoring endpoints" })),
-        )
-            .into_response();
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        response
+        AppError::Unauthorized("missing or wrong bearer token for monitoring endpoints".to_string())
+            .into_response()
     }
 }
 
