@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::handlers::call_model;
+use super::bodies::{InvalidRows, RowProblem};
 use super::observe::X_REQUEST_ID;
 use super::{AppError, AppState};
 use crate::model::Model;
@@ -96,7 +96,7 @@ pub(super) async fn score_rows(
     for (_, prepared) in &rows {
         matrix.extend_from_slice(&prepared.row);
     }
-    let probabilities = call_model(state, model.clone(), matrix).await?;
+    let probabilities = state.call_model(model.clone(), matrix).await?;
     if probabilities.len() != rows.len() {
         return Err(AppError::Internal(format!(
             "model answered {} rows for a batch of {}",
@@ -178,7 +178,7 @@ pub(super) async fn predict_batch(
         }
     }
     if !problems.is_empty() {
-        return Ok(invalid_rows(&problems));
+        return Err(invalid_rows(&problems));
     }
 
     let scored = score_rows(state, &model, rows, started).await?;
@@ -189,26 +189,28 @@ pub(super) async fn predict_batch(
     Ok(response)
 }
 
-/// 422 naming each row and field, in the shape single-row validation errors have, with the row
-/// index in `loc` (as FastAPI reports list items) and in `row`.
-fn invalid_rows(problems: &[RowError]) -> Response {
-    let detail: Vec<Value> = problems
+/// 422 naming each row and field (see [`InvalidRows`]), the first [`PROBLEMS_IN_DETAIL`] in
+/// `detail`.
+fn invalid_rows(problems: &[RowError]) -> AppError {
+    let detail = problems
         .iter()
         .take(PROBLEMS_IN_DETAIL)
         .map(|p| {
             let mut loc = vec![json!("body"), json!("instances"), json!(p.row)];
             loc.extend(p.field.iter().map(|f| json!(f)));
-            json!({
-                "loc": loc,
-                "row": p.row,
-                "field": p.field,
-                "type": p.kind,
-                "msg": p.message,
-            })
+            RowProblem {
+                loc,
+                row: p.row,
+                field: p.field.clone(),
+                kind: p.kind,
+                msg: p.message.clone(),
+            }
         })
         .collect();
-    let body = json!({ "error": summary(problems), "detail": detail });
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+    AppError::InvalidRows(InvalidRows {
+        error: summary(problems),
+        detail,
+    })
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+use super::bodies::{InvalidRows, ModelUnavailable, Ready, Startup};
 
 use crate::model::schema::FieldError;
 use crate::runtime::CallError;
@@ -27,6 +29,17 @@ pub enum AppError {
     Unprocessable(String),
     /// No model is serving; 503.
     NoModel(String),
+    /// `/ready` while not ready (no model, or shutting down); 503 `{"status": "not ready", ...}`.
+    NotReady(String),
+    /// `/startup` before the registry exists and a model serves; 503 `{"status": "starting", ...}`.
+    Starting(String),
+    /// `/model` while no model serves; 503 with the model, the path waited for and the last
+    /// refusal beside `error`.
+    ModelUnavailable(Box<ModelUnavailable>),
+    /// A monitoring route without the right bearer token; 401 with `WWW-Authenticate: Bearer`.
+    Unauthorized(String),
+    /// Rows of a batch failed validation; 422 naming each row and field.
+    InvalidRows(InvalidRows),
     /// The model failed on this request; 500 (504 for a timeout).
     Model(CallError),
     /// Every model slot stayed busy for the queue timeout; 503 with `Retry-After`.
@@ -113,6 +126,34 @@ impl IntoResponse for AppError {
             }
             AppError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": m })),
             AppError::NoModel(m) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": m })),
+            AppError::NotReady(reason) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(Ready::not_ready(reason)),
+                )
+                    .into_response();
+            }
+            AppError::Starting(reason) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(Startup::starting(reason)),
+                )
+                    .into_response();
+            }
+            AppError::ModelUnavailable(body) => {
+                return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+            }
+            AppError::Unauthorized(m) => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
+                    Json(json!({ "error": m })),
+                )
+                    .into_response();
+            }
+            AppError::InvalidRows(body) => {
+                return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+            }
             AppError::Model(CallError::Capacity) => {
                 tracing::warn!("model call refused: {}", CallError::Capacity);
                 return busy(format!("model call failed: {}", CallError::Capacity));

@@ -1,19 +1,17 @@
 //! Route handlers: the lab's `/predict`, the three probes, and `/model`.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
+use super::bodies::{Health, ModelDescription, ModelUnavailable, Ready, Startup};
 use super::error::Body;
 use super::observe::{RequestId, X_REQUEST_ID};
 use super::{AppError, AppState};
-use crate::model::Model;
 use crate::model::response::{self, PredictResponse};
 use crate::model::schema::{BodyError, parse_object, prepare_row};
 
@@ -34,14 +32,14 @@ pub async fn predict(
         BodyError::NotFinite(errors) => AppError::Validation(errors),
     })?;
     let given = response::request_id(&object).map_err(|error| AppError::Validation(vec![error]))?;
-    let request_id = chosen_request_id(given, request_id);
+    let request_id = AppState::chosen_request_id(given, request_id);
 
-    let model = serving_model(&state)?;
+    let model = state.serving_model()?;
     if object.contains_key("instances") {
         return super::batch::predict_batch(&state, model, &object, request_id, started).await;
     }
     let prepared = prepare_row(model.info(), &object).map_err(AppError::Validation)?;
-    let probabilities = call_model(&state, model.clone(), prepared.row).await?;
+    let probabilities = state.call_model(model.clone(), prepared.row).await?;
     let answer = PredictResponse::new(
         &model,
         request_id,
@@ -56,34 +54,6 @@ pub async fn predict(
         response.headers_mut().insert(X_REQUEST_ID.clone(), id);
     }
     Ok(response)
-}
-
-/// Runs the model on a call thread, at most `max_concurrency` requests at once; 503 when no slot
-/// frees up within the queue timeout (see [`limits`](super::limits)). Requests waiting at the
-/// same moment share one call (see [`coalesce`](super::coalesce)).
-pub(super) async fn call_model(
-    state: &AppState,
-    model: Arc<Model>,
-    rows: Vec<f64>,
-) -> Result<Vec<f64>, AppError> {
-    let permit = super::limits::call_slot(state).await?;
-    let n_rows = rows.len() / model.info().features.len().max(1);
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    let job = super::coalesce::Job {
-        model,
-        rows,
-        n_rows,
-        permit,
-        reply,
-    };
-    state
-        .coalescer()
-        .send(job)
-        .map_err(|_| AppError::Internal("the model call threads stopped".to_string()))?;
-    answer
-        .await
-        .map_err(|_| AppError::Internal("a model call was dropped unanswered".to_string()))?
-        .map_err(AppError::Model)
 }
 
 fn check_json_content_type(headers: &HeaderMap) -> Result<(), AppError> {
@@ -111,143 +81,47 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), AppError> {
     }
 }
 
-pub(super) fn no_model(state: &AppState) -> AppError {
-    AppError::NoModel(not_serving_reason(state))
-}
-
-/// Why the server is not ready — shutting down, or no model serving — or `None` when it is.
-pub(super) fn not_ready_reason(state: &AppState) -> Option<String> {
-    if state.is_draining() {
-        Some("shutting down".to_string())
-    } else if state.inner.active.current().is_none() {
-        Some(not_serving_reason(state))
-    } else {
-        None
-    }
-}
-
-/// The serving model, or 503 with the reason nothing serves.
-pub(super) fn serving_model(state: &AppState) -> Result<Arc<Model>, AppError> {
-    state.inner.active.current().ok_or_else(|| no_model(state))
-}
-
-/// A prediction's id: the one the request body gives, else the request's id (the caller's
-/// `X-Request-Id` or the one the middleware generated), else a fresh UUID.
-pub(super) fn chosen_request_id(
-    given: Option<String>,
-    request_id: Option<Extension<RequestId>>,
-) -> String {
-    given
-        .or_else(|| request_id.map(|Extension(RequestId(id))| id))
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
-}
-
-/// Why nothing is serving, for 503 bodies.
-pub(super) fn not_serving_reason(state: &AppState) -> String {
-    let shared = &state.inner;
-    let status = shared.active.status();
-    match (status.last_error, status.waiting) {
-        (Some(error), _) => format!("no model is serving: the last candidate was refused: {error}"),
-        (None, Some(waiting)) => format!("no model is serving yet: {waiting}"),
-        (None, None) => format!(
-            "no model is serving yet: waiting for {}",
-            shared.model_path.display()
-        ),
-    }
-}
-
 /// `GET /health`: the process answers HTTP. Never depends on the model.
-pub async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+pub async fn health() -> Json<Health> {
+    Json(Health::ok())
 }
 
 /// `GET /ready`: 200 while a model is serving, else 503 with the reason.
-pub async fn ready(State(state): State<AppState>) -> Response {
-    match (not_ready_reason(&state), state.inner.active.current()) {
-        (None, Some(model)) => Json(json!({
-            "status": "ready",
-            "model": model.info().name,
-            "version": model.version(),
-        }))
-        .into_response(),
-        (reason, _) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "status": "not ready",
-                "reason": reason.unwrap_or_else(|| not_serving_reason(&state)),
-            })),
-        )
-            .into_response(),
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, AppError> {
+    match (state.not_ready_reason(), state.active().current()) {
+        (None, Some(model)) => Ok(Json(Ready::serving(&model))),
+        (reason, _) => Err(AppError::NotReady(
+            reason.unwrap_or_else(|| state.not_serving_reason()),
+        )),
     }
 }
 
 /// `GET /startup`: 503 until the registry exists and a model is serving.
-pub async fn startup(State(state): State<AppState>) -> Response {
-    let shared = &state.inner;
-    if !shared.registry_dir.is_dir() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "status": "starting",
-                "reason": format!("registry directory {} does not exist", shared.registry_dir.display()),
-            })),
-        )
-            .into_response();
+pub async fn startup(State(state): State<AppState>) -> Result<Json<Startup>, AppError> {
+    if !state.registry_dir().is_dir() {
+        return Err(AppError::Starting(format!(
+            "registry directory {} does not exist",
+            state.registry_dir().display()
+        )));
     }
-    match shared.active.current() {
-        Some(model) => {
-            Json(json!({ "status": "started", "version": model.version() })).into_response()
-        }
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "starting", "reason": not_serving_reason(&state) })),
-        )
-            .into_response(),
+    match state.active().current() {
+        Some(model) => Ok(Json(Startup::started(&model))),
+        None => Err(AppError::Starting(state.not_serving_reason())),
     }
 }
 
 /// `GET /model`: what is serving, where it came from, its schema and metrics.
-pub async fn model(State(state): State<AppState>) -> Response {
-    let shared = &state.inner;
-    let status = shared.active.status();
-    let last_error = status.last_error.clone();
-    let last_error_at = status
-        .last_error_at
-        .map(|t| humantime::format_rfc3339_seconds(t).to_string());
-    let Some(model) = shared.active.current() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "error": not_serving_reason(&state),
-                "name": shared.model_name,
-                "path": shared.model_path,
-                "last_error": last_error,
-                "last_error_at": last_error_at,
-                "rejections": status.rejections,
-            })),
-        )
-            .into_response();
-    };
-    let info = model.info();
-    Json(json!({
-        "name": info.name,
-        "version": info.version,
-        "sha256": model.sha256,
-        "loaded_at": humantime::format_rfc3339_seconds(model.loaded_at).to_string(),
-        "path": model.source,
-        "size_bytes": model.size_bytes,
-        "task": info.task,
-        "threshold": info.threshold,
-        "schema": info.features,
-        "outputs": info.outputs,
-        "metrics": info.metrics,
-        "training": info.training,
-        "last_error": last_error,
-        "last_error_at": last_error_at,
-        "swaps": status.swaps,
-        "rejections": status.rejections,
-    }))
-    .into_response()
+pub async fn model(State(state): State<AppState>) -> Result<Json<ModelDescription>, AppError> {
+    let status = state.active().status();
+    match state.active().current() {
+        Some(model) => Ok(Json(ModelDescription::new(&model, &status))),
+        None => Err(AppError::ModelUnavailable(Box::new(ModelUnavailable::new(
+            state.not_serving_reason(),
+            state.model_name().to_string(),
+            state.model_path().to_path_buf(),
+            &status,
+        )))),
+    }
 }
 
 /// Any unknown route.

@@ -58,7 +58,7 @@ pub async fn request_timeout(
 /// blocking model call can hold it until the wasm call returns, even if the request that asked
 /// for it was abandoned.
 pub(super) async fn call_slot(state: &AppState) -> Result<OwnedSemaphorePermit, AppError> {
-    let calls = &state.inner.calls;
+    let calls = state.calls();
     let wait = state.edge_limits().queue_timeout;
     let closed = || AppError::Internal("call semaphore closed".to_string());
     match calls.clone().try_acquire_owned() {

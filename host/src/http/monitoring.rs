@@ -7,11 +7,10 @@
 
 use axum::Json;
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::{AppError, AppState};
@@ -23,7 +22,7 @@ pub async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(expected) = state.inner.telemetry.monitoring_token.as_deref() else {
+    let Some(expected) = state.monitoring_token() else {
         return next.run(request).await;
     };
     let presented = request
@@ -38,15 +37,8 @@ pub async fn require_token(
     if ok {
         next.run(request).await
     } else {
-        let mut response = (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({ "error": "missing or wrong bearer token for monitoring endpoints" })),
-        )
-            .into_response();
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        response
+        AppError::Unauthorized("missing or wrong bearer token for monitoring endpoints".to_string())
+            .into_response()
     }
 }
 
@@ -72,17 +64,16 @@ fn bearer_credentials(value: &str) -> Option<&str> {
 /// `GET /metrics`: Prometheus (OpenMetrics) text, with the drift figures of the live window
 /// against the serving model's training statistics (none while no model serves).
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let telemetry = &state.inner.telemetry;
-    let drift = state.inner.active.current().map(|model| {
-        let window = &telemetry.drift_window;
+    let drift = state.active().current().map(|model| {
+        let window = state.drift_window();
         drift_report(
             model.info(),
             &window.snapshot(),
             window.capacity(),
-            telemetry.drift_thresholds,
+            state.drift_thresholds(),
         )
     });
-    let body = telemetry.metrics.encode_with_drift(drift.as_ref());
+    let body = state.metrics().encode_with_drift(drift.as_ref());
     (
         [(
             header::CONTENT_TYPE,
@@ -107,7 +98,7 @@ pub async fn drift(
     query: Result<Query<DriftQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
     let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let mut thresholds = state.inner.telemetry.drift_thresholds;
+    let mut thresholds = state.drift_thresholds();
     for (name, value, slot) in [
         ("z_threshold", query.z_threshold, &mut thresholds.z),
         ("psi_threshold", query.psi_threshold, &mut thresholds.psi),
@@ -121,10 +112,10 @@ pub async fn drift(
             *slot = value;
         }
     }
-    let model = state.inner.active.current().ok_or_else(|| {
+    let model = state.active().current().ok_or_else(|| {
         AppError::NoModel("no model is serving; drift needs its training statistics".to_string())
     })?;
-    let window = &state.inner.telemetry.drift_window;
+    let window = state.drift_window();
     let report = drift_report(
         model.info(),
         &window.snapshot(),

@@ -33,7 +33,6 @@ use utoipa::{IntoParams, ToSchema};
 use self::tensor::Datatype;
 use super::batch::{RowError, check_batch_limit, score_rows, summary};
 use super::error::Body;
-use super::handlers::{chosen_request_id, not_ready_reason, serving_model};
 use super::observe::RequestId;
 use super::{AppError, AppState};
 use crate::model::Model;
@@ -226,7 +225,7 @@ pub async fn server_live() -> Json<Value> {
 /// `GET /v2/health/ready`: 200 while a model serves and the server is not shutting down, like
 /// `/ready`; otherwise 503 (clients read any status but 200 as "not ready").
 pub async fn server_ready(State(state): State<AppState>) -> Response {
-    let Some(reason) = not_ready_reason(&state) else {
+    let Some(reason) = state.not_ready_reason() else {
         return Json(json!({ "ready": true })).into_response();
     };
     (
@@ -249,7 +248,7 @@ pub async fn model_metadata(
         shape: vec![-1],
     };
     Ok(Json(ModelMetadata {
-        name: state.inner.model_name.clone(),
+        name: state.model_name().to_string(),
         versions: vec![model.version().to_string()],
         platform: PLATFORM.to_string(),
         inputs: info
@@ -331,7 +330,7 @@ pub async fn infer(
     }
     check_batch_limit(&state, "the request", n_rows)?;
 
-    let base_id = chosen_request_id(request.id.clone(), request_id);
+    let base_id = AppState::chosen_request_id(request.id.clone(), request_id);
     let info = model.info();
     let mut rows = Vec::with_capacity(n_rows);
     let mut problems = Vec::new();
@@ -431,14 +430,14 @@ fn path(model_ref: Result<Path<ModelRef>, PathRejection>) -> Result<ModelRef, Ap
 /// The serving model, if `model_ref` names it: 404 for another name or version, 503 while
 /// nothing serves.
 fn serving(state: &AppState, model_ref: &ModelRef) -> Result<Arc<Model>, AppError> {
-    let served = &state.inner.model_name;
+    let served = state.model_name();
     if model_ref.name != *served {
         return Err(AppError::NotFound(format!(
             "unknown model `{}`: this server serves `{served}`",
             model_ref.name
         )));
     }
-    let model = serving_model(state)?;
+    let model = state.serving_model()?;
     if let Some(version) = &model_ref.version
         && version != model.version()
     {

@@ -6,7 +6,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::{
-    base_url, churn_artifact, eventually, example_customer, start_server, temp_registry,
+    base_url, churn_artifact, eventually, example_customer, live_path, serving_version,
+    start_server, start_server_with, temp_registry,
 };
 
 async fn get(url: &str) -> (StatusCode, Value) {
@@ -309,4 +310,165 @@ async fn a_refused_artifact_is_reported_and_not_served() {
         "{body}"
     );
     server.shutdown().await.unwrap();
+}
+
+/// Status, the headers that matter and the exact body bytes of a GET or POST.
+async fn raw(request: reqwest::RequestBuilder) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+/// A JSON string literal, as the server writes it.
+fn quoted(text: &str) -> String {
+    serde_json::to_string(text).unwrap()
+}
+
+#[tokio::test]
+async fn probe_model_and_error_bodies_are_byte_for_byte_the_documented_shapes() {
+    let client = reqwest::Client::new();
+
+    // Serving: the probes and /model, fields in their documented order.
+    let registry = temp_registry(Some(&churn_artifact("v-bytes", 0.0)));
+    let server = start_server_with(registry.path(), &[("monitoring_token", "sekrit")]).await;
+    let url = base_url(&server);
+    let ready = eventually(Duration::from_secs(10), || async {
+        get(&format!("{url}/ready")).await.0 == StatusCode::OK
+    })
+    .await;
+    assert!(ready, "server never became ready");
+    let version = serving_version(&server).unwrap();
+    let (status, _, body) = raw(client.get(format!("{url}/health"))).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"status":"ok"}"#)
+    );
+    let (status, _, body) = raw(client.get(format!("{url}/ready"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        format!(r#"{{"status":"ready","model":"churn","version":"{version}"}}"#)
+    );
+    let (status, _, body) = raw(client.get(format!("{url}/startup"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        format!(r#"{{"status":"started","version":"{version}"}}"#)
+    );
+    let (status, _, body) = raw(client.get(format!("{url}/model"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let model: serde_json::Map<String, Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        model.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "name",
+            "version",
+            "sha256",
+            "loaded_at",
+            "path",
+            "size_bytes",
+            "task",
+            "threshold",
+            "schema",
+            "outputs",
+            "metrics",
+            "training",
+            "last_error",
+            "last_error_at",
+            "swaps",
+            "rejections",
+        ]
+    );
+    assert!(
+        body.contains(r#","last_error":null,"last_error_at":null,"swaps":1,"rejections":0}"#),
+        "{body}"
+    );
+
+    // A wrong token: 401 with the challenge, never cached.
+    let (status, headers, body) =
+        raw(client.get(format!("{url}/metrics")).bearer_auth("wrong")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers["www-authenticate"], "Bearer");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(
+        body,
+        r#"{"error":"missing or wrong bearer token for monitoring endpoints"}"#
+    );
+
+    // A batch with bad rows: 422 naming each row, `field` null where the row itself is at fault.
+    let batch = json!({"instances": [
+        {"tenure_months": 999, "num_complaints": 1, "avg_session_minutes": 1,
+         "plan_type": "basic", "region": "EU"},
+        5,
+        {"request_id": ""},
+    ]});
+    let (status, _, body) = raw(client.post(format!("{url}/predict")).json(&batch)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body,
+        concat!(
+            r#"{"error":"row 0: field `tenure_months` must be between 0 and 200, got 999; row 1: must be a JSON object, got a number; row 2: field `request_id` must be a string of 1-128 characters","#,
+            r#""detail":[{"loc":["body","instances",0,"tenure_months"],"row":0,"field":"tenure_months","type":"range","msg":"field `tenure_months` must be between 0 and 200, got 999"},"#,
+            r#"{"loc":["body","instances",1],"row":1,"field":null,"type":"type","msg":"must be a JSON object, got a number"},"#,
+            r#"{"loc":["body","instances",2,"request_id"],"row":2,"field":"request_id","type":"type","msg":"field `request_id` must be a string of 1-128 characters"}]}"#,
+        )
+    );
+
+    // Nothing serving: every 503 says why, in its route's shape.
+    let empty = temp_registry(None);
+    let server = start_server(empty.path()).await;
+    let url = base_url(&server);
+    let (status, _, body) = raw(client.get(format!("{url}/ready"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let reason = get(&format!("{url}/ready")).await.1["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.starts_with("no model is serving yet: "), "{reason}");
+    assert_eq!(
+        body,
+        format!(r#"{{"status":"not ready","reason":{}}}"#, quoted(&reason))
+    );
+    let (status, _, body) = raw(client.get(format!("{url}/startup"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        body,
+        format!(r#"{{"status":"starting","reason":{}}}"#, quoted(&reason))
+    );
+    let (status, _, body) = raw(client.get(format!("{url}/model"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        body,
+        format!(
+            r#"{{"error":{},"name":"churn","path":{},"last_error":null,"last_error_at":null,"rejections":0}}"#,
+            quoted(&reason),
+            quoted(&live_path(empty.path()).display().to_string()),
+        )
+    );
+    let (status, headers, body) = raw(client
+        .post(format!("{url}/predict"))
+        .json(&example_customer()))
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(headers.get("retry-after").is_none());
+    assert_eq!(body, format!(r#"{{"error":{}}}"#, quoted(&reason)));
+
+    // No registry at all: /startup names the directory.
+    let missing = empty.path().join("missing");
+    let server = start_server(&missing).await;
+    let url = base_url(&server);
+    let (status, _, body) = raw(client.get(format!("{url}/startup"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        body,
+        format!(
+            r#"{{"status":"starting","reason":{}}}"#,
+            quoted(&format!(
+                "registry directory {} does not exist",
+                missing.display()
+            ))
+        )
+    );
 }

@@ -8,9 +8,10 @@
 #![allow(dead_code)]
 
 use super::schemas::{
-    DriftReport, ErrorBody, Health, Live, ModelDescription, ModelReady, PredictAnswer, PredictBody,
-    Ready, ReadyFlag, Startup, ValidationError,
+    DriftReport, ErrorBody, Live, ModelReady, PredictAnswer, PredictBody, ReadyFlag,
+    ValidationError,
 };
+use crate::http::bodies::{Health, ModelDescription, Ready, Startup};
 use crate::http::oip::{InferRequest, InferResponse, ModelMetadata, ServerMetadata};
 
 const LAB: &str = "lab API";

@@ -2,17 +2,15 @@
 //!
 //! The handlers build these bodies as JSON (their fields follow the serving model's schema), so
 //! the types here describe them rather than produce them; a test compares their properties with
-//! real responses. The v2 types need no such mirror: the handlers use them directly.
-
-#![allow(dead_code)]
-
-use std::collections::BTreeMap;
+//! real responses. The probes' and `/model`'s bodies (`http::bodies`) and the v2 types need no
+//! such mirror: the handlers serialise them directly.
 
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 /// One customer, as the lab's `POST /predict` takes it. The fields are the serving model's
 /// features (`GET /model` lists them); these are the churn model's.
+#[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[schema(example = json!({
     "request_id": "req-001", "tenure_months": 6, "num_complaints": 3,
@@ -37,6 +35,7 @@ pub struct PredictRequest {
 }
 
 /// Many customers in one request, scored in one model call.
+#[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[schema(example = json!({
     "request_id": "batch-7",
@@ -55,6 +54,7 @@ pub struct BatchRequest {
 }
 
 /// One customer, or a batch under `instances`.
+#[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[serde(untagged)]
 pub enum PredictBody {
@@ -63,6 +63,7 @@ pub enum PredictBody {
 }
 
 /// The lab's answer for one customer, fields in the lab's order.
+#[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[schema(example = json!({
     "request_id": "req-001", "model_version": "v63996ec0d7b4", "prediction": 1,
@@ -88,12 +89,14 @@ pub struct PredictResponse {
 }
 
 /// One answer per customer, in request order.
+#[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 pub struct BatchResponse {
     predictions: Vec<PredictResponse>,
 }
 
 /// The lab's answer for one customer, or for a batch.
+#[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[serde(untagged)]
 pub enum PredictAnswer {
@@ -102,6 +105,7 @@ pub enum PredictAnswer {
 }
 
 /// Every error: what went wrong, naming the field, value or file at fault.
+#[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[schema(example = json!({"error": "unknown model `fraud`: this server serves `churn`"}))]
 pub struct ErrorBody {
@@ -110,6 +114,7 @@ pub struct ErrorBody {
 
 /// A failed validation: every problem, in the shape FastAPI clients parse; or a body that is
 /// JSON but not an object.
+#[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[schema(example = json!({
     "error": "row 1: field `tenure_months` must be between 0 and 200, got 201",
@@ -125,6 +130,7 @@ pub struct ValidationError {
 }
 
 /// One problem with one field.
+#[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 pub struct ValidationProblem {
     /// Where: `["body", field]`, or `["body", "instances", row, field]` in a batch.
@@ -139,6 +145,7 @@ pub struct ValidationProblem {
 }
 
 /// One step of a `loc` path: a name, or the index of a batch row.
+#[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[serde(untagged)]
 pub enum LocPart {
@@ -146,60 +153,8 @@ pub enum LocPart {
     Index(usize),
 }
 
-/// `GET /health`.
-#[derive(ToSchema)]
-#[schema(example = json!({"status": "ok"}))]
-pub struct Health {
-    status: String,
-}
-
-/// `GET /ready`: `ready` with the model, or `not ready` with the reason.
-#[derive(ToSchema)]
-#[schema(example = json!({"status": "ready", "model": "churn", "version": "v63996ec0d7b4"}))]
-pub struct Ready {
-    status: String,
-    model: Option<String>,
-    version: Option<String>,
-    reason: Option<String>,
-}
-
-/// `GET /startup`: `started` with the version, or `starting` with the reason.
-#[derive(ToSchema)]
-#[schema(example = json!({"status": "started", "version": "v63996ec0d7b4"}))]
-pub struct Startup {
-    status: String,
-    version: Option<String>,
-    reason: Option<String>,
-}
-
-/// `GET /model`: the serving model, where it came from, and the last refused candidate.
-#[derive(ToSchema)]
-pub struct ModelDescription {
-    name: String,
-    version: String,
-    sha256: String,
-    /// RFC 3339.
-    loaded_at: String,
-    path: String,
-    size_bytes: u64,
-    task: String,
-    threshold: f64,
-    /// The input schema: one entry per feature, with its kind and range or vocabulary.
-    #[schema(value_type = Vec<Object>)]
-    schema: Vec<Value>,
-    outputs: Vec<String>,
-    metrics: BTreeMap<String, f64>,
-    /// Training statistics the drift report compares against.
-    #[schema(value_type = Object)]
-    training: Value,
-    /// Why the last candidate artifact was refused, if one was.
-    last_error: Option<String>,
-    last_error_at: Option<String>,
-    swaps: u64,
-    rejections: u64,
-}
-
 /// `GET /monitoring/drift`: recent inputs against the training statistics.
+#[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[schema(example = json!({
     "model_name": "churn", "model_version": "v63996ec0d7b4", "n_predictions": 200, "window": 200,
@@ -226,6 +181,7 @@ pub struct DriftReport {
 }
 
 /// `GET /v2/health/live`.
+#[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[schema(example = json!({"live": true}))]
 pub struct Live {
@@ -233,6 +189,7 @@ pub struct Live {
 }
 
 /// `GET /v2/health/ready`.
+#[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[schema(example = json!({"ready": true}))]
 pub struct ReadyFlag {
@@ -241,6 +198,7 @@ pub struct ReadyFlag {
 }
 
 /// `GET /v2/models/{name}/ready`.
+#[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[schema(example = json!({"name": "churn", "version": "v63996ec0d7b4", "ready": true}))]
 pub struct ModelReady {

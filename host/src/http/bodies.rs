@@ -1,0 +1,263 @@
+//! The bodies of the probes and `/model`, and the error bodies that carry more than `error`.
+//!
+//! Each type is both what its handler serialises and what the OpenAPI document describes, so
+//! the document cannot drift from the answers. Field order is the wire order; an `Option` is
+//! left out when the answer has nothing to say there (`skip_serializing_if`), except in
+//! `/model`, whose `last_error` and `last_error_at` are always present and `null` when unset.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use modelhost_abi::info::{FeatureSpec, TrainingStats};
+
+use crate::model::{Model, SlotStatus};
+
+/// `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Health {
+    status: String,
+}
+
+impl Health {
+    /// The process answers.
+    pub fn ok() -> Self {
+        Health {
+            status: "ok".to_string(),
+        }
+    }
+}
+
+/// `GET /ready`: `ready` with the model, or `not ready` with the reason.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ready", "model": "churn", "version": "v63996ec0d7b4"}))]
+pub struct Ready {
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl Ready {
+    /// `model` is serving.
+    pub fn serving(model: &Model) -> Self {
+        Ready {
+            status: "ready".to_string(),
+            model: Some(model.info().name.clone()),
+            version: Some(model.version().to_string()),
+            reason: None,
+        }
+    }
+
+    /// Not ready, and why.
+    pub fn not_ready(reason: String) -> Self {
+        Ready {
+            status: "not ready".to_string(),
+            model: None,
+            version: None,
+            reason: Some(reason),
+        }
+    }
+}
+
+/// `GET /startup`: `started` with the version, or `starting` with the reason.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "started", "version": "v63996ec0d7b4"}))]
+pub struct Startup {
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl Startup {
+    /// `model` is serving.
+    pub fn started(model: &Model) -> Self {
+        Startup {
+            status: "started".to_string(),
+            version: Some(model.version().to_string()),
+            reason: None,
+        }
+    }
+
+    /// Still starting, and why.
+    pub fn starting(reason: String) -> Self {
+        Startup {
+            status: "starting".to_string(),
+            version: None,
+            reason: Some(reason),
+        }
+    }
+}
+
+/// `GET /model`: the serving model, where it came from, and the last refused candidate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelDescription {
+    name: String,
+    version: String,
+    sha256: String,
+    /// RFC 3339.
+    loaded_at: String,
+    #[schema(value_type = String)]
+    path: PathBuf,
+    size_bytes: u64,
+    task: String,
+    threshold: f64,
+    /// The input schema: one entry per feature, with its kind and range or vocabulary.
+    #[schema(value_type = Vec<Object>)]
+    schema: Vec<FeatureSpec>,
+    outputs: Vec<String>,
+    metrics: BTreeMap<String, f64>,
+    /// Training statistics the drift report compares against.
+    #[schema(value_type = Object)]
+    training: TrainingStats,
+    /// Why the last candidate artifact was refused, if one was.
+    last_error: Option<String>,
+    last_error_at: Option<String>,
+    swaps: u64,
+    rejections: u64,
+}
+
+impl ModelDescription {
+    /// `model`, with the slot's record of swaps and refusals.
+    pub fn new(model: &Model, status: &SlotStatus) -> Self {
+        let info = model.info();
+        ModelDescription {
+            name: info.name.clone(),
+            version: info.version.clone(),
+            sha256: model.sha256.clone(),
+            loaded_at: humantime::format_rfc3339_seconds(model.loaded_at).to_string(),
+            path: model.source.clone(),
+            size_bytes: model.size_bytes,
+            task: info.task.clone(),
+            threshold: info.threshold,
+            schema: info.features.clone(),
+            outputs: info.outputs.clone(),
+            metrics: info.metrics.clone(),
+            training: info.training.clone(),
+            last_error: status.last_error.clone(),
+            last_error_at: last_error_at(status),
+            swaps: status.swaps,
+            rejections: status.rejections,
+        }
+    }
+}
+
+/// `GET /model` while nothing serves (503): why, the model and path the server waits for, and
+/// the last refused candidate.
+#[derive(Debug, Serialize)]
+pub struct ModelUnavailable {
+    error: String,
+    name: String,
+    path: PathBuf,
+    last_error: Option<String>,
+    last_error_at: Option<String>,
+    rejections: u64,
+}
+
+impl ModelUnavailable {
+    /// Nothing serves `name` from `path`, for `error`.
+    pub fn new(error: String, name: String, path: PathBuf, status: &SlotStatus) -> Self {
+        ModelUnavailable {
+            error,
+            name,
+            path,
+            last_error: status.last_error.clone(),
+            last_error_at: last_error_at(status),
+            rejections: status.rejections,
+        }
+    }
+}
+
+/// When the last candidate was refused, RFC 3339.
+fn last_error_at(status: &SlotStatus) -> Option<String> {
+    status
+        .last_error_at
+        .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+}
+
+/// A batch with invalid rows (422): the first few problems in `error`, each one in `detail`.
+#[derive(Debug, Serialize)]
+pub struct InvalidRows {
+    pub error: String,
+    pub detail: Vec<RowProblem>,
+}
+
+/// One problem with one row, in the shape single-row validation errors have, with the row
+/// index in `loc` (as FastAPI reports list items) and in `row`.
+#[derive(Debug, Serialize)]
+pub struct RowProblem {
+    /// `["body", "instances", row]`, then the field when one is at fault.
+    pub loc: Vec<Value>,
+    pub row: usize,
+    /// `None` (`null`) when the row itself is at fault.
+    pub field: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub msg: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The component the OpenAPI document holds under `name`.
+    fn documented(name: &str) -> Value {
+        let document = serde_json::to_value(crate::http::openapi::document()).unwrap();
+        document["components"]["schemas"][name].clone()
+    }
+
+    /// The schema `T` derives, as the document would hold it.
+    fn derived<T: ToSchema>() -> Value {
+        serde_json::to_value(T::schema()).unwrap()
+    }
+
+    #[test]
+    fn the_document_describes_the_types_the_handlers_serialise() {
+        assert_eq!(documented("Health"), derived::<Health>());
+        assert_eq!(documented("Ready"), derived::<Ready>());
+        assert_eq!(documented("Startup"), derived::<Startup>());
+        assert_eq!(
+            documented("ModelDescription"),
+            derived::<ModelDescription>()
+        );
+    }
+
+    /// The body's bytes on the wire.
+    fn json<T: Serialize>(body: &T) -> String {
+        serde_json::to_string(body).unwrap()
+    }
+
+    #[test]
+    fn an_answer_without_something_to_say_leaves_the_field_out() {
+        assert_eq!(json(&Health::ok()), r#"{"status":"ok"}"#);
+        assert_eq!(
+            json(&Ready::not_ready("shutting down".to_string())),
+            r#"{"status":"not ready","reason":"shutting down"}"#
+        );
+        assert_eq!(
+            json(&Startup::starting(
+                "registry directory ./r does not exist".to_string()
+            )),
+            r#"{"status":"starting","reason":"registry directory ./r does not exist"}"#
+        );
+        let unavailable = ModelUnavailable::new(
+            "no model is serving yet".to_string(),
+            "churn".to_string(),
+            PathBuf::from("r/churn/model.wasm"),
+            &SlotStatus::default(),
+        );
+        assert_eq!(
+            json(&unavailable),
+            r#"{"error":"no model is serving yet","name":"churn","path":"r/churn/model.wasm","last_error":null,"last_error_at":null,"rejections":0}"#
+        );
+    }
+}

@@ -1,0 +1,286 @@
+//! The state every handler shares: the active-model slot, the registry paths, the call slots
+//! and threads, the edge limits and the telemetry. Its fields are private to this module, so
+//! handlers, batches, the v2 routes and monitoring all see it through the same methods — how a
+//! model is called, which model serves and why none does are decided here once.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Extension;
+use tokio::sync::Semaphore;
+
+use super::observe::RequestId;
+use super::{AppError, EdgeLimits, coalesce};
+use crate::model::response::PredictResponse;
+use crate::model::{ActiveModel, Model};
+use crate::telemetry::drift::{DriftWindow, Thresholds};
+use crate::telemetry::metrics::{Metrics, VersionLabels};
+use crate::telemetry::predlog::PredictionLog;
+
+/// The operational parts handlers report to: metrics, the prediction log, the live drift
+/// window, and the monitoring token that guards `/metrics` and `/monitoring/*`.
+pub struct Telemetry {
+    pub metrics: Arc<Metrics>,
+    /// `None` disables the prediction log (tests, embedding).
+    pub predlog: Option<PredictionLog>,
+    pub drift_window: DriftWindow,
+    pub drift_thresholds: Thresholds,
+    /// When set, monitoring routes require `Authorization: Bearer <token>`.
+    pub monitoring_token: Option<String>,
+}
+
+impl Telemetry {
+    /// Metrics only: no prediction log, no token, the default drift window.
+    pub fn without_log() -> Self {
+        Telemetry {
+            metrics: Arc::new(Metrics::new(None)),
+            predlog: None,
+            drift_window: DriftWindow::new(crate::telemetry::drift::DEFAULT_WINDOW),
+            drift_thresholds: Thresholds::default(),
+            monitoring_token: None,
+        }
+    }
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    active: Arc<ActiveModel>,
+    registry_dir: PathBuf,
+    model_path: PathBuf,
+    model_name: String,
+    /// Bounds the model calls running at once; a call waits for a permit at most
+    /// `edge.queue_timeout`, and holds it until the wasm call itself returns.
+    calls: Arc<Semaphore>,
+    /// The model call threads' queue, started on first use.
+    coalescer: std::sync::OnceLock<std::sync::mpsc::Sender<coalesce::Job>>,
+    /// The request timeout and the wait for a model slot.
+    edge: EdgeLimits,
+    telemetry: Telemetry,
+    /// Set when shutdown begins: `/ready` answers 503 so traffic moves elsewhere first.
+    draining: AtomicBool,
+    /// Most rows one batch request may hold.
+    max_batch_rows: usize,
+}
+
+/// Rows one batch request may hold unless [`AppState::with_max_batch_rows`] says otherwise.
+pub const DEFAULT_MAX_BATCH_ROWS: usize = 1000;
+
+impl AppState {
+    /// State for serving `model_name` from `registry_dir` with at most `max_concurrency`
+    /// model calls at once.
+    pub fn new(
+        active: Arc<ActiveModel>,
+        registry_dir: PathBuf,
+        model_name: String,
+        max_concurrency: u32,
+        telemetry: Telemetry,
+    ) -> Self {
+        let model_path = crate::registry::live_path(&registry_dir, &model_name);
+        AppState {
+            inner: Arc::new(Shared {
+                active,
+                registry_dir,
+                model_path,
+                model_name,
+                calls: Arc::new(Semaphore::new(max_concurrency as usize)),
+                coalescer: std::sync::OnceLock::new(),
+                edge: EdgeLimits::default(),
+                telemetry,
+                draining: AtomicBool::new(false),
+                max_batch_rows: DEFAULT_MAX_BATCH_ROWS,
+            }),
+        }
+    }
+
+    /// The shared state, to configure while this is its only handle.
+    fn configure(&mut self) -> &mut Shared {
+        Arc::get_mut(&mut self.inner).expect("configure an AppState before cloning it")
+    }
+
+    /// Allows batch requests (`/predict` with `instances`, v2 infer) of up to `n` rows. Call it
+    /// before the state is cloned (into a router, say).
+    pub fn with_max_batch_rows(mut self, n: usize) -> Self {
+        self.configure().max_batch_rows = n;
+        self
+    }
+
+    /// Sets the request timeout and the longest wait for a model slot. Call it before the state
+    /// is cloned.
+    pub fn with_edge_limits(mut self, limits: EdgeLimits) -> Self {
+        self.configure().edge = limits;
+        self
+    }
+
+    /// The request timeout and the longest wait for a model slot.
+    pub fn edge_limits(&self) -> EdgeLimits {
+        self.inner.edge
+    }
+
+    /// Most rows one batch request may hold.
+    pub fn max_batch_rows(&self) -> usize {
+        self.inner.max_batch_rows
+    }
+
+    /// Where model calls are sent (see [`coalesce`]).
+    fn coalescer(&self) -> &std::sync::mpsc::Sender<coalesce::Job> {
+        self.inner
+            .coalescer
+            .get_or_init(|| coalesce::start(self.inner.telemetry.metrics.clone()))
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.telemetry.metrics
+    }
+
+    /// Records one answered prediction: a prediction-log line (the response itself, in the
+    /// lab's field order), the per-version counter, and the live drift window. Every route that
+    /// answers predictions calls this once per row.
+    pub fn record_answer(&self, answer: &PredictResponse) {
+        let telemetry = &self.inner.telemetry;
+        telemetry
+            .metrics
+            .predictions
+            .get_or_create(&VersionLabels {
+                version: answer.model_version.clone(),
+            })
+            .inc();
+        telemetry.drift_window.push(answer.features.clone());
+        if let Some(log) = &telemetry.predlog {
+            match serde_json::to_string(answer) {
+                Ok(line) => log.record(line),
+                Err(e) => tracing::error!(error = %e, "cannot serialise a prediction log line"),
+            }
+        }
+    }
+
+    /// Marks the server as shutting down: `/ready` answers 503 from now on.
+    pub fn start_draining(&self) {
+        self.inner.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::SeqCst)
+    }
+
+    /// The active-model slot.
+    pub(super) fn active(&self) -> &ActiveModel {
+        &self.inner.active
+    }
+
+    /// The registry directory the server watches.
+    pub(super) fn registry_dir(&self) -> &Path {
+        &self.inner.registry_dir
+    }
+
+    /// The live artifact's path, `<registry>/<model>/model.wasm`.
+    pub(super) fn model_path(&self) -> &Path {
+        &self.inner.model_path
+    }
+
+    /// The name of the model this server serves.
+    pub(super) fn model_name(&self) -> &str {
+        &self.inner.model_name
+    }
+
+    /// The model-call slots (see [`limits::call_slot`](super::limits::call_slot)).
+    pub(super) fn calls(&self) -> &Arc<Semaphore> {
+        &self.inner.calls
+    }
+
+    /// The token monitoring routes require, when one is set.
+    pub(super) fn monitoring_token(&self) -> Option<&str> {
+        self.inner.telemetry.monitoring_token.as_deref()
+    }
+
+    /// The live drift window.
+    pub(super) fn drift_window(&self) -> &DriftWindow {
+        &self.inner.telemetry.drift_window
+    }
+
+    /// The drift thresholds configured for the server.
+    pub(super) fn drift_thresholds(&self) -> Thresholds {
+        self.inner.telemetry.drift_thresholds
+    }
+
+    /// Runs the model on a call thread, at most `max_concurrency` requests at once; 503 when no
+    /// slot frees up within the queue timeout (see [`limits`](super::limits)). Requests waiting
+    /// at the same moment share one call (see [`coalesce`]).
+    pub(super) async fn call_model(
+        &self,
+        model: Arc<Model>,
+        rows: Vec<f64>,
+    ) -> Result<Vec<f64>, AppError> {
+        let permit = super::limits::call_slot(self).await?;
+        let n_rows = rows.len() / model.info().features.len().max(1);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = coalesce::Job {
+            model,
+            rows,
+            n_rows,
+            permit,
+            reply,
+        };
+        self.coalescer()
+            .send(job)
+            .map_err(|_| AppError::Internal("the model call threads stopped".to_string()))?;
+        answer
+            .await
+            .map_err(|_| AppError::Internal("a model call was dropped unanswered".to_string()))?
+            .map_err(AppError::Model)
+    }
+
+    /// 503 naming why nothing serves.
+    pub(super) fn no_model(&self) -> AppError {
+        AppError::NoModel(self.not_serving_reason())
+    }
+
+    /// Why the server is not ready — shutting down, or no model serving — or `None` when it is.
+    pub(super) fn not_ready_reason(&self) -> Option<String> {
+        if self.is_draining() {
+            Some("shutting down".to_string())
+        } else if self.inner.active.current().is_none() {
+            Some(self.not_serving_reason())
+        } else {
+            None
+        }
+    }
+
+    /// The serving model, or 503 with the reason nothing serves.
+    pub(super) fn serving_model(&self) -> Result<Arc<Model>, AppError> {
+        self.inner.active.current().ok_or_else(|| self.no_model())
+    }
+
+    /// A prediction's id: the one the request body gives, else the request's id (the caller's
+    /// `X-Request-Id` or the one the middleware generated), else a fresh UUID.
+    pub(super) fn chosen_request_id(
+        given: Option<String>,
+        request_id: Option<Extension<RequestId>>,
+    ) -> String {
+        given
+            .or_else(|| request_id.map(|Extension(RequestId(id))| id))
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Why nothing is serving, for 503 bodies.
+    pub(super) fn not_serving_reason(&self) -> String {
+        let status = self.inner.active.status();
+        match (status.last_error, status.waiting) {
+            (Some(error), _) => {
+                format!("no model is serving: the last candidate was refused: {error}")
+            }
+            (None, Some(waiting)) => format!("no model is serving yet: {waiting}"),
+            (None, None) => format!(
+                "no model is serving yet: waiting for {}",
+                self.inner.model_path.display()
+            ),
+        }
+    }
+}
