@@ -92,6 +92,21 @@ pub fn churn_artifact(version: &str, shift: f64) -> Vec<u8> {
     build_artifact(&churn_info(version), intercept, &features, &golden_inputs()).unwrap()
 }
 
+/// Copies the directory tree `from` into `to` (created as needed): how tests work on a copy of
+/// a committed registry, never on the checkout's own files.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// A temp registry holding `churn/model.wasm` if `artifact` is given.
 pub fn temp_registry(artifact: Option<&[u8]>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

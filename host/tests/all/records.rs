@@ -31,20 +31,8 @@ fn versions_prints_the_fixture_registry_as_it_did_when_it_was_written() {
 
 /// The fixture registry copied into a temp dir (the checkout is never written).
 fn fixture_copy() -> tempfile::TempDir {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), &target).unwrap();
-            }
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
-    copy(&fixture_registry(), dir.path());
+    crate::common::copy_dir(&fixture_registry(), dir.path());
     dir
 }
 

@@ -16,19 +16,7 @@ use crate::train::{cli, modelhost, train};
 
 /// The repository's `registry/` directory, copied into `to` (the checkout is never written).
 fn copy_default_registry(to: &Path) {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), &target).unwrap();
-            }
-        }
-    }
-    copy(
+    crate::common::copy_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../registry"),
         to,
     );

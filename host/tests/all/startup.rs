@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::eventually;
+use crate::common::{copy_dir, eventually};
 use crate::k8s::repo_root;
 use crate::k8s_e2e::Process;
 
@@ -17,19 +17,6 @@ fn checkout() -> tempfile::TempDir {
     copy_dir(&repo_root().join("registry"), &root.path().join("registry"));
     std::fs::create_dir_all(root.path().join("host/src")).unwrap();
     root
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Default settings but a free loopback port, JSON logs (the test reads the address from

@@ -350,19 +350,7 @@ const ILLUSTRATIVE: [&str; 2] = ["latency_ms", "ts"];
 async fn serving_the_default() -> (tempfile::TempDir, modelhost::serve::Server, String) {
     let committed = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../registry/churn");
     let registry = tempfile::tempdir().unwrap();
-    let model_dir = registry.path().join("churn");
-    std::fs::create_dir_all(model_dir.join("versions")).unwrap();
-    for file in ["model.wasm", "history.jsonl"] {
-        std::fs::copy(committed.join(file), model_dir.join(file)).unwrap();
-    }
-    for entry in std::fs::read_dir(committed.join("versions")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(
-            entry.path(),
-            model_dir.join("versions").join(entry.file_name()),
-        )
-        .unwrap();
-    }
+    crate::common::copy_dir(&committed, &registry.path().join("churn"));
     let server = start_server(registry.path()).await;
     let url = base_url(&server);
     let ready = eventually(Duration::from_secs(10), || async {
