@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::*;
-use process::ServeProcess;
+use process::{ServeProcess, ready_within};
 
 const LAB_ORDER: [&str; 7] = [
     "request_id",
@@ -376,13 +376,7 @@ async fn a_server_given_only_the_token_file_requires_its_token() {
     let base = server.wait_for_address(Duration::from_secs(20));
     let client = reqwest::Client::new();
     // The drift report needs a serving model.
-    let ready = format!("{base}/ready");
-    assert!(
-        eventually(Duration::from_secs(20), || async {
-            matches!(client.get(&ready).send().await, Ok(r) if r.status() == StatusCode::OK)
-        })
-        .await
-    );
+    assert!(ready_within(&client, &base, Duration::from_secs(20)).await);
     for path in ["/metrics", "/monitoring/drift"] {
         let url = format!("{base}{path}");
         let none = client.get(&url).send().await.unwrap();
@@ -671,13 +665,7 @@ async fn sigterm_drains_in_flight_requests_flushes_the_log_and_exits_zero() {
     ]);
     let base = server.wait_for_address(Duration::from_secs(20));
     let client = reqwest::Client::new();
-    let ready = format!("{base}/ready");
-    assert!(
-        eventually(Duration::from_secs(20), || async {
-            matches!(client.get(&ready).send().await, Ok(r) if r.status() == StatusCode::OK)
-        })
-        .await
-    );
+    assert!(ready_within(&client, &base, Duration::from_secs(20)).await);
     // Monitoring requests with a wrong and the right token: neither may put it in a log.
     for auth in [format!("Bearer {token}"), "Bearer wrong".to_string()] {
         let _ = client
@@ -725,6 +713,7 @@ async fn sigterm_drains_in_flight_requests_flushes_the_log_and_exits_zero() {
     );
     server.terminate();
     // Not ready first, while the listener still answers.
+    let ready = format!("{base}/ready");
     assert!(
         eventually(Duration::from_secs(5), || async {
             matches!(client.get(&ready).send().await,

@@ -100,3 +100,12 @@ impl Drop for ServeProcess {
         }
     }
 }
+
+/// Polls `base/ready` until it answers 200; false if it does not within `timeout`.
+pub async fn ready_within(client: &reqwest::Client, base: &str, timeout: Duration) -> bool {
+    let ready = format!("{base}/ready");
+    crate::common::eventually(timeout, || async {
+        matches!(client.get(&ready).send().await, Ok(r) if r.status() == reqwest::StatusCode::OK)
+    })
+    .await
+}
