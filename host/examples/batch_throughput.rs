@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use modelhost::http::{AppState, Telemetry, app};
+use modelhost::http::{AppState, Observers, app};
+use modelhost::model::executor::{Executor, call_threads};
 use modelhost::model::schema::prepare_row;
 use modelhost::model::{ActiveModel, Model};
 use modelhost::runtime::{Limits, Runtime};
@@ -184,14 +185,16 @@ async fn main() {
     let predlog = options
         .prediction_log
         .then(|| PredictionLog::start(logs.path(), LogSettings::default()));
-    let mut telemetry = Telemetry::without_log();
-    telemetry.predlog = predlog.clone();
+    let mut observers = Observers::without_log();
+    observers.predlog = predlog.clone();
+    let executor = Executor::start(call_threads(), Some(observers.metrics.clone())).unwrap();
     let state = AppState::new(
         active,
         PathBuf::from("../registry"),
         "churn".to_string(),
         64,
-        telemetry,
+        observers,
+        Arc::new(executor),
     )
     .with_max_batch_rows(max_rows);
     let router = app(state, 64 << 20);

@@ -8,7 +8,8 @@
 //! - [`watch`]: notices a new artifact and hands it to the load pipeline.
 //! - [`runtime`]: the wasmtime sandbox: engine, checks, compile, bounded calls. The only module
 //!   that knows wasmtime.
-//! - [`model`]: a loaded, self-tested model; the active-model slot; request schemas.
+//! - [`model`]: a loaded, self-tested model; the active-model slot; request schemas; the
+//!   executor every model call runs on.
 //! - [`http`]: router, handlers, JSON errors. Knows nothing of wasmtime.
 //! - [`serve`]: wires the above into a running server.
 //! - [`inspect`]: checks an artifact without serving it.

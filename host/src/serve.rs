@@ -1,7 +1,8 @@
 //! `modelhost serve`: wires the runtime, the active slot, the watcher and the router together.
 //!
-//! [`start`] binds, starts the watcher and the HTTP server, and returns a [`Server`] handle whose
-//! address tests use and whose [`Server::shutdown`] stops both. The first model is loaded by the
+//! [`start`] starts the model executor's call threads, binds, starts the watcher and the HTTP
+//! server, and returns a [`Server`] handle whose address tests use and whose
+//! [`Server::shutdown`] stops all three. The first model is loaded by the
 //! watcher like every later one, so probes report "starting" until it serves; if the registry
 //! has none and a seed directory is configured, it is first copied in from there
 //! ([`crate::registry::seed`]). The watcher polls
@@ -17,8 +18,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::http::{AppState, EdgeLimits, Telemetry, app};
+use crate::http::{AppState, EdgeLimits, Observers, app};
 use crate::model::ActiveModel;
+use crate::model::executor::{self, Executor};
 use crate::runtime::Runtime;
 use crate::telemetry::drift::{DriftWindow, Thresholds};
 use crate::telemetry::metrics::Metrics;
@@ -37,6 +39,8 @@ pub struct Server {
     pub state: AppState,
     /// The prediction log, if enabled.
     pub predlog: Option<PredictionLog>,
+    /// The model executor the handlers call through; [`Server::shutdown`] stops it.
+    pub executor: Arc<Executor>,
     stop: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
     watching: JoinHandle<()>,
@@ -47,8 +51,9 @@ pub struct Server {
 impl Server {
     /// The graceful stop Kubernetes expects: `/ready` answers 503 at once, the listener stays
     /// open for `shutdown_delay` (so endpoints are withdrawn before connections are refused),
-    /// then closes; in-flight requests get `drain_timeout` to finish; the watcher stops and the
-    /// prediction log is flushed.
+    /// then closes; in-flight requests get `drain_timeout` to finish; the model executor's call
+    /// threads finish what is queued and are joined; the watcher stops and the prediction log
+    /// is flushed.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         self.state.start_draining();
         if !self.shutdown_delay.is_zero() {
@@ -73,6 +78,15 @@ impl Server {
                 Ok(())
             }
         };
+        // No request is left to wait for an answer; the jobs still queued (at most one per model
+        // slot, each bounded by the call time limit) run, and the threads leave.
+        let executor = self.executor.clone();
+        let panicked = tokio::task::spawn_blocking(move || executor.stop())
+            .await
+            .context("stopping the model executor panicked")?;
+        if panicked > 0 {
+            tracing::error!(threads = panicked, "model call threads had panicked");
+        }
         self.watching.await.context("watcher task panicked")?;
         if let Some(log) = self.predlog.take() {
             tokio::task::spawn_blocking(move || log.close())
@@ -112,6 +126,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
     let metrics = Arc::new(Metrics::new(
         predlog.as_ref().map(|log| log.counters_handle()),
     ));
+    let executor = Arc::new(
+        Executor::start(executor::call_threads(), Some(metrics.clone()))
+            .context("cannot start the model executor")?,
+    );
     let watcher = Arc::new(
         Watcher::new(
             runtime,
@@ -128,7 +146,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
 
-    let telemetry = Telemetry {
+    let observers = Observers {
         metrics,
         predlog: predlog.clone(),
         drift_window: DriftWindow::new(config.drift_window),
@@ -143,7 +161,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
         config.registry_dir.clone(),
         config.model_name.clone(),
         config.max_concurrency,
-        telemetry,
+        observers,
+        executor.clone(),
     )
     .with_max_batch_rows(config.max_batch_rows)
     .with_edge_limits(EdgeLimits {
@@ -187,6 +206,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
         watcher,
         state,
         predlog,
+        executor,
         stop,
         http,
         watching,

@@ -74,7 +74,7 @@ pub struct TrainOutcome {
     pub version: String,
     pub promoted: bool,
     pub gate: Gate,
-    pub metrics: mt::Metrics,
+    pub metrics: mt::Evaluation,
     pub sha256: String,
     pub artifact: PathBuf,
     pub size_bytes: usize,
@@ -255,7 +255,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
 fn model_info(
     options: &TrainOptions,
     fitted: &mt::FittedPipeline,
-    metrics: &mt::Metrics,
+    metrics: &mt::Evaluation,
     threshold: f64,
     stats: &mt::DatasetStats,
 ) -> ModelInfo {

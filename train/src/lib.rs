@@ -32,7 +32,7 @@ pub use csvdata::{
 };
 pub use dataset::{Cell, Column, ColumnData, Dataset, DatasetError, FeatureKind};
 pub use fit::{Convergence, FitError, FittedFeature, FittedPipeline, PredictError, fit_logistic};
-pub use metrics::{Confusion, Metrics, evaluate, roc_auc, tune_threshold};
+pub use metrics::{Confusion, Evaluation, evaluate, roc_auc, tune_threshold};
 pub use solver::sigmoid;
 pub use split::stratified_split;
 pub use stats::{DatasetStats, NumericRange, NumericStats, TrainingStats};
@@ -61,7 +61,7 @@ pub fn run_pipeline(
     train: &Dataset,
     test: &Dataset,
     c: f64,
-) -> Result<(FittedPipeline, Metrics, f64), TrainError> {
+) -> Result<(FittedPipeline, Evaluation, f64), TrainError> {
     let model = fit_logistic(train, c)?;
     let train_probs = model.predict_dataset(train)?;
     let threshold = tune_threshold(&train_probs, &train.target);

@@ -1,6 +1,6 @@
 //! Classification metrics and decision-threshold tuning, defined as scikit-learn defines them
 //! (`zero_division=0`, ROC AUC by ranks), so numbers reported here compare directly with the
-//! lab's. The lab's gate reads `f1` and `baseline_f1` from [`Metrics`].
+//! lab's. The lab's gate reads `f1` and `baseline_f1` from an [`Evaluation`].
 
 use serde::{Deserialize, Serialize};
 
@@ -45,9 +45,9 @@ impl Confusion {
     }
 }
 
-/// Metrics at one threshold.
+/// A model's evaluation at one threshold: the classification metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
+pub struct Evaluation {
     /// Fraction of rows predicted correctly (0 for no rows).
     pub accuracy: f64,
     /// tp / (tp + fp), 0 when nothing is predicted positive.
@@ -81,7 +81,7 @@ fn ratio(numerator: usize, denominator: usize) -> f64 {
 ///
 /// # Panics
 /// If `probs` and `target` differ in length, which is a caller bug rather than a data problem.
-pub fn evaluate(probs: &[f64], target: &[u8], threshold: f64) -> Metrics {
+pub fn evaluate(probs: &[f64], target: &[u8], threshold: f64) -> Evaluation {
     assert_eq!(
         probs.len(),
         target.len(),
@@ -95,7 +95,7 @@ pub fn evaluate(probs: &[f64], target: &[u8], threshold: f64) -> Metrics {
         tn: confusion.tn + confusion.fp,
         fn_: confusion.tp + confusion.fn_,
     };
-    Metrics {
+    Evaluation {
         accuracy: ratio(confusion.tp + confusion.tn, probs.len()),
         precision: ratio(confusion.tp, confusion.tp + confusion.fp),
         recall: ratio(confusion.tp, confusion.tp + confusion.fn_),

@@ -3,7 +3,8 @@
 //!
 //! The model is checked like `inspect` ([`check_file`](crate::inspect::check_file)). Rows are
 //! read one at a time (see [`rows`]), validated with [`prepare_row`], and scored [`BATCH_ROWS`] at a time with one
-//! [`Model::predict`] call per batch. Every input row gives exactly one output line, in input
+//! model call per batch, run as the server runs its calls: on a call thread of an [`Executor`]
+//! (one thread, as a batch waits for its answer before the next is read). Every input row gives exactly one output line, in input
 //! order: the `/predict` response ([`PredictResponse`]), or `{"row": n, "error": ...}` naming
 //! the row (1-based data row: CSV records after the header, JSONL lines) and the fields at
 //! fault. Invalid rows do not stop the run; the caller learns how many there were from the
@@ -15,6 +16,7 @@ mod rows;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -22,6 +24,7 @@ use serde_json::{Map, Value, json};
 
 use super::CommandError;
 use crate::model::Model;
+use crate::model::executor::Executor;
 use crate::model::response::{self, PredictResponse};
 use crate::model::schema::{FieldError, prepare_row};
 use crate::registry::AtomicFile;
@@ -115,6 +118,10 @@ pub fn predict(options: &PredictOptions) -> Result<PredictSummary, CommandError>
     };
     let runtime = super::runtime()?;
     let (_, model) = super::check_model(&options.model, &runtime)?;
+    let model = Arc::new(model);
+    // Stopped (its thread joined) when dropped, whichever way the run ends.
+    let executor = Executor::start(1, None)
+        .map_err(|e| CommandError::Failed(format!("cannot start the model executor: {e}")))?;
     let input = std::fs::File::open(&options.input)
         .map_err(|e| CommandError::Data(format!("cannot read {}: {e}", options.input.display())))?;
     let rows = rows::read(format, input, &options.input, model.info())?;
@@ -122,7 +129,7 @@ pub fn predict(options: &PredictOptions) -> Result<PredictSummary, CommandError>
     match &options.output {
         Some(path) => {
             let mut file = AtomicFile::create(path).map_err(CommandError::io(path))?;
-            let mut summary = score(&model, rows, &mut file, path)?;
+            let mut summary = score(&model, &executor, rows, &mut file, path)?;
             file.commit().map_err(CommandError::io(path))?;
             summary.output = Some(path.clone());
             Ok(summary)
@@ -131,7 +138,13 @@ pub fn predict(options: &PredictOptions) -> Result<PredictSummary, CommandError>
             // A reader that goes away (`| head`) ends the output, not the run: the rows are
             // still scored and counted, so the exit status is the run's own.
             let mut out = std::io::BufWriter::new(crate::output::Stdout::lock());
-            let summary = score(&model, rows, &mut out, Path::new("standard output"))?;
+            let summary = score(
+                &model,
+                &executor,
+                rows,
+                &mut out,
+                Path::new("standard output"),
+            )?;
             out.flush()
                 .map_err(CommandError::io(Path::new("standard output")))?;
             Ok(summary)
@@ -152,7 +165,8 @@ enum Pending {
 
 /// Validates, scores and writes every row, [`BATCH_ROWS`] at a time.
 fn score(
-    model: &Model,
+    model: &Arc<Model>,
+    executor: &Executor,
     rows: impl Iterator<Item = Result<rows::Row, CommandError>>,
     out: &mut dyn Write,
     out_path: &Path,
@@ -195,7 +209,8 @@ fn score(
         let probabilities = if valid == 0 {
             Vec::new()
         } else {
-            model.predict(&matrix).map_err(|e| {
+            let matrix = std::mem::take(&mut matrix);
+            executor.call_blocking(model.clone(), matrix).map_err(|e| {
                 CommandError::Failed(format!(
                     "the model failed on the batch ending at row {}: {e}",
                     summary.rows

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::bodies::{InvalidRows, ModelUnavailable, Ready, Startup};
 
+use crate::model::executor::JobError;
 use crate::model::schema::FieldError;
 use crate::runtime::CallError;
 
@@ -52,6 +53,17 @@ pub enum AppError {
     MethodNotAllowed(String),
     /// A bug or a lost task; 500.
     Internal(String),
+}
+
+impl From<JobError> for AppError {
+    /// The model's own failure is the request's (500/504); an executor that stopped or lost the
+    /// job is the server's.
+    fn from(error: JobError) -> Self {
+        match error {
+            JobError::Call(error) => AppError::Model(error),
+            JobError::Stopped | JobError::Unanswered => AppError::Internal(error.to_string()),
+        }
+    }
 }
 
 /// The largest body a route reads (`max_body_bytes`). [`app`](super::app) puts it in every

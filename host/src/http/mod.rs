@@ -2,13 +2,12 @@
 //!
 //! [`app`] builds the whole router from an [`AppState`], so tests drive it over a real socket or
 //! with `oneshot`. Handlers take a snapshot of the active model per request and run model calls
-//! on the call threads of [`coalesce`], bounded by a semaphore. This module knows nothing of
-//! wasmtime: it sees
-//! [`Model`](crate::model::Model), its info document and its errors.
+//! on the [`Executor`](crate::model::executor::Executor) the state was given, bounded by a
+//! semaphore. This module knows nothing of wasmtime: it sees [`Model`](crate::model::Model), its
+//! info document and its errors.
 
 mod batch;
 mod bodies;
-mod coalesce;
 mod error;
 mod handlers;
 mod limits;
@@ -21,7 +20,7 @@ mod state;
 pub use error::AppError;
 use error::BodyLimit;
 pub use limits::EdgeLimits;
-pub use state::{AppState, DEFAULT_MAX_BATCH_ROWS, Telemetry};
+pub use state::{AppState, DEFAULT_MAX_BATCH_ROWS, Observers};
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};

@@ -51,7 +51,7 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         schemas::PredictRequest,
         schemas::BatchRequest,
-        schemas::PredictResponse,
+        schemas::PredictResponseSchema,
         schemas::BatchResponse,
     )),
     modifiers(&MonitoringToken),

@@ -1,5 +1,5 @@
-//! The state every handler shares: the active-model slot, the registry paths, the call slots
-//! and threads, the edge limits and the telemetry. Its fields are private to this module, so
+//! The state every handler shares: the active-model slot, the registry paths, the call slots,
+//! the model executor, the edge limits and the observers. Its fields are private to this module, so
 //! handlers, batches, the v2 routes and monitoring all see it through the same methods — how a
 //! model is called, which model serves and why none does are decided here once.
 
@@ -11,16 +11,17 @@ use axum::Extension;
 use tokio::sync::Semaphore;
 
 use super::observe::RequestId;
-use super::{AppError, EdgeLimits, coalesce};
+use super::{AppError, EdgeLimits};
+use crate::model::executor::Executor;
 use crate::model::response::PredictResponse;
 use crate::model::{ActiveModel, Model};
 use crate::telemetry::drift::{DriftWindow, Thresholds};
 use crate::telemetry::metrics::{Metrics, VersionLabels};
 use crate::telemetry::predlog::PredictionLog;
 
-/// The operational parts handlers report to: metrics, the prediction log, the live drift
-/// window, and the monitoring token that guards `/metrics` and `/monitoring/*`.
-pub struct Telemetry {
+/// What watches the answers — metrics, the prediction log, the live drift window — and the
+/// monitoring token that guards what they show at `/metrics` and `/monitoring/*`.
+pub struct Observers {
     pub metrics: Arc<Metrics>,
     /// `None` disables the prediction log (tests, embedding).
     pub predlog: Option<PredictionLog>,
@@ -30,10 +31,10 @@ pub struct Telemetry {
     pub monitoring_token: Option<String>,
 }
 
-impl Telemetry {
+impl Observers {
     /// Metrics only: no prediction log, no token, the default drift window.
     pub fn without_log() -> Self {
-        Telemetry {
+        Observers {
             metrics: Arc::new(Metrics::new(None)),
             predlog: None,
             drift_window: DriftWindow::new(crate::telemetry::drift::DEFAULT_WINDOW),
@@ -57,11 +58,11 @@ struct Shared {
     /// Bounds the model calls running at once; a call waits for a permit at most
     /// `edge.queue_timeout`, and holds it until the wasm call itself returns.
     calls: Arc<Semaphore>,
-    /// The model call threads' queue, started on first use.
-    coalescer: std::sync::OnceLock<std::sync::mpsc::Sender<coalesce::Job>>,
+    /// Runs the model calls, on its call threads.
+    executor: Arc<Executor>,
     /// The request timeout and the wait for a model slot.
     edge: EdgeLimits,
-    telemetry: Telemetry,
+    observers: Observers,
     /// Set when shutdown begins: `/ready` answers 503 so traffic moves elsewhere first.
     draining: AtomicBool,
     /// Most rows one batch request may hold.
@@ -73,13 +74,14 @@ pub const DEFAULT_MAX_BATCH_ROWS: usize = 1000;
 
 impl AppState {
     /// State for serving `model_name` from `registry_dir` with at most `max_concurrency`
-    /// model calls at once.
+    /// model calls at once, run on `executor` (whose owner stops it).
     pub fn new(
         active: Arc<ActiveModel>,
         registry_dir: PathBuf,
         model_name: String,
         max_concurrency: u32,
-        telemetry: Telemetry,
+        observers: Observers,
+        executor: Arc<Executor>,
     ) -> Self {
         let model_path = crate::registry::live_path(&registry_dir, &model_name);
         AppState {
@@ -89,9 +91,9 @@ impl AppState {
                 model_path,
                 model_name,
                 calls: Arc::new(Semaphore::new(max_concurrency as usize)),
-                coalescer: std::sync::OnceLock::new(),
+                executor,
                 edge: EdgeLimits::default(),
-                telemetry,
+                observers,
                 draining: AtomicBool::new(false),
                 max_batch_rows: DEFAULT_MAX_BATCH_ROWS,
             }),
@@ -127,32 +129,25 @@ impl AppState {
         self.inner.max_batch_rows
     }
 
-    /// Where model calls are sent (see [`coalesce`]).
-    fn coalescer(&self) -> &std::sync::mpsc::Sender<coalesce::Job> {
-        self.inner
-            .coalescer
-            .get_or_init(|| coalesce::start(self.inner.telemetry.metrics.clone()))
-    }
-
     /// The metrics registry.
     pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.inner.telemetry.metrics
+        &self.inner.observers.metrics
     }
 
     /// Records one answered prediction: a prediction-log line (the response itself, in the
     /// lab's field order), the per-version counter, and the live drift window. Every route that
     /// answers predictions calls this once per row.
     pub fn record_answer(&self, answer: &PredictResponse) {
-        let telemetry = &self.inner.telemetry;
-        telemetry
+        let observers = &self.inner.observers;
+        observers
             .metrics
             .predictions
             .get_or_create(&VersionLabels {
                 version: answer.model_version.clone(),
             })
             .inc();
-        telemetry.drift_window.push(answer.features.clone());
-        if let Some(log) = &telemetry.predlog {
+        observers.drift_window.push(answer.features.clone());
+        if let Some(log) = &observers.predlog {
             match serde_json::to_string(answer) {
                 Ok(line) => log.record(line),
                 Err(e) => tracing::error!(error = %e, "cannot serialise a prediction log line"),
@@ -197,44 +192,29 @@ impl AppState {
 
     /// The token monitoring routes require, when one is set.
     pub(super) fn monitoring_token(&self) -> Option<&str> {
-        self.inner.telemetry.monitoring_token.as_deref()
+        self.inner.observers.monitoring_token.as_deref()
     }
 
     /// The live drift window.
     pub(super) fn drift_window(&self) -> &DriftWindow {
-        &self.inner.telemetry.drift_window
+        &self.inner.observers.drift_window
     }
 
     /// The drift thresholds configured for the server.
     pub(super) fn drift_thresholds(&self) -> Thresholds {
-        self.inner.telemetry.drift_thresholds
+        self.inner.observers.drift_thresholds
     }
 
     /// Runs the model on a call thread, at most `max_concurrency` requests at once; 503 when no
     /// slot frees up within the queue timeout (see [`limits`](super::limits)). Requests waiting
-    /// at the same moment share one call (see [`coalesce`]).
+    /// at the same moment share one call (see [`executor`](crate::model::executor)).
     pub(super) async fn call_model(
         &self,
         model: Arc<Model>,
         rows: Vec<f64>,
     ) -> Result<Vec<f64>, AppError> {
         let permit = super::limits::call_slot(self).await?;
-        let n_rows = rows.len() / model.info().features.len().max(1);
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = coalesce::Job {
-            model,
-            rows,
-            n_rows,
-            permit,
-            reply,
-        };
-        self.coalescer()
-            .send(job)
-            .map_err(|_| AppError::Internal("the model call threads stopped".to_string()))?;
-        answer
-            .await
-            .map_err(|_| AppError::Internal("a model call was dropped unanswered".to_string()))?
-            .map_err(AppError::Model)
+        Ok(self.inner.executor.call(model, rows, Some(permit)).await?)
     }
 
     /// 503 naming why nothing serves.

@@ -4,11 +4,14 @@
 //! [`runtime`](crate::runtime)) → self-test with the model's golden pairs. [`ActiveModel`] holds
 //! the serving model behind an `ArcSwap`, so a request keeps the `Arc<Model>` it started with
 //! while a swap installs the next one. [`schema`] turns a JSON request into a matrix row, and
-//! [`response`] shapes the answer for one row (for HTTP and batch scoring alike).
+//! [`response`] shapes the answer for one row (for HTTP and batch scoring alike). [`executor`]
+//! runs every model call a request or a batch run makes, on dedicated call threads, coalescing
+//! the jobs queued for the same model into one call.
 //!
 //! This module does not read the registry or watch files (that is `registry` and `watch`), and
 //! knows nothing of HTTP.
 
+pub mod executor;
 pub mod response;
 pub mod schema;
 mod slot;

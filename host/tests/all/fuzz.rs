@@ -12,7 +12,8 @@ use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::http::Request;
-use modelhost::http::{AppState, Telemetry, app};
+use modelhost::http::{AppState, Observers, app};
+use modelhost::model::executor::{Executor, call_threads};
 use modelhost::model::schema::{BodyError, parse_object, prepare_row};
 use modelhost::model::{ActiveModel, Model};
 use modelhost::runtime::{Limits, Runtime};
@@ -203,12 +204,15 @@ fn predict_route() -> &'static (tokio::runtime::Runtime, axum::Router) {
         )
         .unwrap();
         active.install(Arc::new(model));
+        let observers = Observers::without_log();
+        let executor = Executor::start(call_threads(), Some(observers.metrics.clone())).unwrap();
         let state = AppState::new(
             active,
             "registry".into(),
             "churn".into(),
             4,
-            Telemetry::without_log(),
+            observers,
+            Arc::new(executor),
         );
         let router = app(state, 1 << 20);
         let executor = tokio::runtime::Builder::new_current_thread()

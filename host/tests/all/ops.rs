@@ -22,6 +22,30 @@ const LAB_ORDER: [&str; 7] = [
     "ts",
 ];
 
+/// The call threads start with the server, not on the first request, and shutdown joins them.
+#[tokio::test]
+async fn the_model_call_threads_start_with_the_server_and_shutdown_joins_them() {
+    let registry = temp_registry(Some(&churn_artifact("v1", 0.0)));
+    let server = start_server(registry.path()).await;
+    let executor = server.executor.clone();
+    let threads = modelhost::model::executor::call_threads();
+    assert_eq!(executor.running_threads(), threads, "before any request");
+    assert!(wait_for_version(&server, "v1", Duration::from_secs(10)).await);
+    let response = reqwest::Client::new()
+        .post(format!("{}/predict", base_url(&server)))
+        .json(&customer(0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    server.shutdown().await.unwrap();
+    assert_eq!(
+        executor.running_threads(),
+        0,
+        "every call thread was joined"
+    );
+}
+
 /// Keys of a JSON object line in the order they appear in the text.
 fn key_order(line: &str) -> Vec<String> {
     // serde_json's `preserve_order` is not enabled, so read the top-level keys by hand: every

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use super::schemas::{
-    DriftReport, ErrorBody, Live, ModelReady, PredictAnswer, PredictBody, ReadyFlag,
+    DriftReportSchema, ErrorBody, Live, ModelReady, PredictAnswer, PredictBody, ReadyFlag,
     ValidationError,
 };
 use crate::http::bodies::{Health, ModelDescription, Ready, Startup};
@@ -127,7 +127,7 @@ fn metrics() {}
             description = "Overrides `drift_psi_threshold`; a positive number"),
     ),
     responses(
-        (status = 200, body = DriftReport),
+        (status = 200, body = DriftReportSchema),
         (status = 400, description = "A threshold is not a positive number", body = ErrorBody),
         (status = 401, description = "`MONITORING_TOKEN` or `MONITORING_TOKEN_FILE` is set and the bearer token is missing or wrong", body = ErrorBody),
         (status = 503, description = "No model is serving", body = ErrorBody),

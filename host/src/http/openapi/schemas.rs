@@ -3,7 +3,9 @@
 //! The handlers build these bodies as JSON (their fields follow the serving model's schema), so
 //! the types here describe them rather than produce them; a test compares their properties with
 //! real responses. The probes' and `/model`'s bodies (`http::bodies`) and the v2 types need no
-//! such mirror: the handlers serialise them directly.
+//! such mirror: the handlers serialise them directly. A mirror of a Rust type the server does
+//! build is named after it with `Schema` appended, and keeps the type's own name in the
+//! document (`as`), so that one name never stands for two types.
 
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -71,7 +73,8 @@ pub enum PredictBody {
     "features": {"tenure_months": 6, "num_complaints": 3, "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"},
     "ts": 1795644213
 }))]
-pub struct PredictResponse {
+#[schema(as = PredictResponse)]
+pub struct PredictResponseSchema {
     request_id: String,
     model_version: String,
     /// 1 when `probability` reaches the model's tuned threshold.
@@ -92,7 +95,7 @@ pub struct PredictResponse {
 #[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 pub struct BatchResponse {
-    predictions: Vec<PredictResponse>,
+    predictions: Vec<PredictResponseSchema>,
 }
 
 /// The lab's answer for one customer, or for a batch.
@@ -100,7 +103,7 @@ pub struct BatchResponse {
 #[derive(ToSchema)]
 #[serde(untagged)]
 pub enum PredictAnswer {
-    One(PredictResponse),
+    One(PredictResponseSchema),
     Batch(BatchResponse),
 }
 
@@ -163,7 +166,8 @@ pub enum LocPart {
     "categorical": {"region": {"n": 200, "recent": {"AF": 0.3, "EU": 0.7}, "train": {"AF": 0.25, "AS": 0.2, "EU": 0.3, "NA": 0.25}, "psi": 1.9, "alert": true}},
     "alerts": ["region"], "drift": true
 }))]
-pub struct DriftReport {
+#[schema(as = DriftReport)]
+pub struct DriftReportSchema {
     model_name: String,
     model_version: String,
     n_predictions: usize,

@@ -40,7 +40,7 @@ async fn a_loop_on_some_inputs_fails_that_request_at_the_time_limit_and_no_other
     // A 1 s time limit makes the looping call long enough to overlap the others.
     let (_registry, server) = serving_selective(&[("wasm_timeout_ms", "1000")]).await;
     let url = base_url(&server);
-    // Requests queued at the same moment share one call (see http/coalesce.rs). On a loaded
+    // Requests queued at the same moment share one call (see model/executor.rs). On a loaded
     // machine the first ordinary request can be queued before a call thread took the looping
     // one, share its call and come back only after it: that round shows nothing about the
     // others, so it is played again (at most three rounds). Only answers that came back while
