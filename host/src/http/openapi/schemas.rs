@@ -59,7 +59,7 @@ pub enum PredictBody {
 #[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[schema(example = json!({
-    "request_id": "req-001", "model_version": "v63996ec0d7b4", "prediction": 1,
+    "request_id": "req-001", "model_version": "v2eea169a56b4", "prediction": 1,
     "probability": 0.920064, "latency_ms": 0.349,
     "features": {"tenure_months": 6, "num_complaints": 3, "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"},
     "ts": 1795644213
@@ -150,7 +150,7 @@ pub enum LocPart {
 #[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[schema(example = json!({
-    "model_name": "churn", "model_version": "v63996ec0d7b4", "n_predictions": 200, "window": 200,
+    "model_name": "churn", "model_version": "v2eea169a56b4", "n_predictions": 200, "window": 200,
     "thresholds": {"z": 2.5, "psi": 0.2},
     "numeric": {"tenure_months": {"n": 200, "mean_recent": 31.2, "mean_train": 29.8, "std_train": 16.9, "z": 0.08, "alert": false}},
     "categorical": {"region": {"n": 200, "recent": {"AF": 0.3, "EU": 0.7}, "train": {"AF": 0.25, "AS": 0.2, "EU": 0.3, "NA": 0.25}, "psi": 1.9, "alert": true}},
@@ -193,7 +193,7 @@ pub struct ReadyFlag {
 /// `GET /v2/models/{name}/ready`.
 #[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
-#[schema(example = json!({"name": "churn", "version": "v63996ec0d7b4", "ready": true}))]
+#[schema(example = json!({"name": "churn", "version": "v2eea169a56b4", "ready": true}))]
 pub struct ModelReady {
     name: String,
     version: Option<String>,
