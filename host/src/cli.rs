@@ -36,11 +36,18 @@ pub enum Command {
     /// function, exports, ABI version, info document, compile and self-test. Exits 0 if the
     /// server would accept the file, 1 with the reason if it would refuse it.
     Inspect(InspectArgs),
-    /// Train the churn model (the lab's pipeline) and publish it into the registry.
+    /// Train a model (the churn lab's pipeline) and publish it into the registry.
+    ///
+    /// What the data means comes from a model spec (TOML, docs/SPEC.md): the target column;
+    /// each feature's kind (numeric, integer, number, categorical, auto), the range requests
+    /// are validated against (min, max), clipping (clip_min, clip_max) and case rule (lower,
+    /// upper, keep); the gate (f1_min). Without --spec it is the lab's churn spec
+    /// (train/specs/churn.toml, built in); --target, --features, --numeric, --categorical and
+    /// --gate-f1 change the spec for one run.
     ///
     /// Data: --synthetic N (the lab's generator) or --data FILE.csv. Cleaning and checks as the
-    /// lab: negative minutes clipped, categories case-normalised, required columns present,
-    /// at most 5 % nulls per column, numeric columns numeric. Fit: standardisation + one-hot +
+    /// lab: values clipped and categories case-normalised as the spec says, required columns
+    /// present, at most 5 % nulls per column, numeric columns numeric. Fit: standardisation + one-hot +
     /// L2 logistic regression (C = 1). The decision threshold is tuned for F1 on the training
     /// rows; metrics are measured on the hold-out (--test-data, or a stratified 25 % split).
     ///
@@ -228,25 +235,26 @@ pub struct TrainArgs {
     /// Seed for the generator and the train/test split.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Target column (0/1).
-    #[arg(long, default_value = "churn")]
-    pub target: String,
-    /// Feature columns, in order (comma-separated).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "tenure_months,num_complaints,avg_session_minutes,plan_type,region"
-    )]
-    pub features: Vec<String>,
+    /// The model spec (TOML): target, features with kind, range, clipping and case rule, gate
+    /// (default: the churn lab's, train/specs/churn.toml).
+    #[arg(long, value_name = "FILE.toml")]
+    pub spec: Option<PathBuf>,
+    /// Target column (0/1) (default: the spec's).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Feature columns, in order (comma-separated; default: the spec's). A feature the spec
+    /// declares keeps its rules; another has its kind inferred from the data.
+    #[arg(long, value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
     /// Treat these columns as numeric (an error names any non-numeric value).
     #[arg(long, value_name = "COL", value_delimiter = ',')]
     pub numeric: Vec<String>,
     /// Treat these columns as categorical even if they look numeric.
     #[arg(long, value_name = "COL", value_delimiter = ',')]
     pub categorical: Vec<String>,
-    /// Minimum hold-out F1 for promotion.
-    #[arg(long, default_value_t = 0.70)]
-    pub gate_f1: f64,
+    /// Minimum hold-out F1 for promotion (default: the spec's gate, 0.70 for churn).
+    #[arg(long)]
+    pub gate_f1: Option<f64>,
     /// Also write the training data (after cleaning) to this CSV file.
     #[arg(long, value_name = "FILE.csv")]
     pub export_data: Option<PathBuf>,

@@ -12,6 +12,7 @@ use modelhost::{
     EXIT_CONFIG, EXIT_DATA, EXIT_DRIFT, EXIT_GATE_REFUSED, config, error, inspect, output, serve,
     telemetry,
 };
+use modelhost_train::{ModelSpec, SpecOverrides};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -191,10 +192,11 @@ fn json_text(value: &impl serde::Serialize) -> String {
 
 fn run_train(args: Box<modelhost::cli::TrainArgs>) -> ExitCode {
     let args = *args;
-    if !(0.0..=1.0).contains(&args.gate_f1) {
+    if let Some(gate_f1) = args.gate_f1
+        && !(0.0..=1.0).contains(&gate_f1)
+    {
         eprint_line(&format!(
-            "modelhost: invalid --gate-f1={}: expected a number from 0 to 1",
-            args.gate_f1
+            "modelhost: invalid --gate-f1={gate_f1}: expected a number from 0 to 1"
         ));
         return ExitCode::from(EXIT_CONFIG as u8);
     }
@@ -207,16 +209,30 @@ fn run_train(args: Box<modelhost::cli::TrainArgs>) -> ExitCode {
             n_rows: n_rows.unwrap_or(1200),
         },
     };
-    let options = TrainOptions {
-        registry_dir: args.registry.registry_dir,
-        model_name: args.registry.model_name,
-        source,
+    let spec = match &args.spec {
+        Some(path) => ModelSpec::read(path),
+        None => Ok(ModelSpec::churn()),
+    };
+    let overrides = SpecOverrides {
         target: args.target,
         features: args.features,
         numeric: args.numeric,
         categorical: args.categorical,
-        seed: args.seed,
         gate_f1: args.gate_f1,
+    };
+    let spec = match spec.and_then(|spec| spec.with_overrides(&overrides)) {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprint_line(&format!("modelhost: {e}"));
+            return ExitCode::from(EXIT_CONFIG as u8);
+        }
+    };
+    let options = TrainOptions {
+        registry_dir: args.registry.registry_dir,
+        model_name: args.registry.model_name,
+        source,
+        spec,
+        seed: args.seed,
         export_data: args.export_data,
     };
     match training::train(&options) {

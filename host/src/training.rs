@@ -1,7 +1,10 @@
 //! `modelhost train`: the lab's pipeline end to end — data, checks, fit, metrics, gate — ending in
 //! a versioned wasm artifact in the registry, promoted to `model.wasm` only if it passes the gate.
 //!
-//! The numbers come from the `modelhost-train` crate; this module turns its fitted pipeline into
+//! What the model's data means — target, feature kinds, request ranges, case rules, clipping,
+//! gate — comes from its [`mt::ModelSpec`] (the churn lab's `train/specs/churn.toml` unless
+//! `--spec FILE` names another); this module names no column. The numbers come from the
+//! `modelhost-train` crate; this module turns its fitted pipeline into
 //! an ABI info document and an artifact, checks the artifact in the same sandbox the server uses,
 //! and publishes it crash-safely (see [`registry::write_atomic`]). It never touches a running
 //! server: servers notice the new `model.wasm` by themselves.
@@ -41,12 +44,9 @@ pub struct TrainOptions {
     pub registry_dir: PathBuf,
     pub model_name: String,
     pub source: DataSource,
-    pub target: String,
-    pub features: Vec<String>,
-    pub numeric: Vec<String>,
-    pub categorical: Vec<String>,
+    /// The model's spec, with any command-line changes applied.
+    pub spec: mt::ModelSpec,
     pub seed: u64,
-    pub gate_f1: f64,
     /// Also write the (cleaned) training data here as CSV.
     pub export_data: Option<PathBuf>,
 }
@@ -95,44 +95,27 @@ pub struct Gate {
     pub passed: bool,
 }
 
-/// Ranges requests are validated against. The lab's API fixes them for the churn columns; for
-/// other columns the training range is widened by its own span on both sides.
-fn feature_range(name: &str, range: Option<&mt::NumericRange>) -> (f64, f64) {
-    match name {
-        "tenure_months" => (0.0, 200.0),
-        "num_complaints" => (0.0, 50.0),
-        "avg_session_minutes" => (0.0, 500.0),
-        _ => {
-            let (lo, hi) = range.map_or((0.0, 0.0), |r| (r.min, r.max));
-            let span = (hi - lo).max(1.0);
-            ((lo - span).floor(), (hi + span).ceil())
-        }
+/// The range requests are validated against: the spec's, when it declares one (the lab API's
+/// for the churn columns); otherwise the training range widened by its own span on both sides.
+fn feature_range(rule: Option<&mt::FeatureRule>, range: Option<&mt::NumericRange>) -> (f64, f64) {
+    if let Some(declared) = rule.and_then(mt::FeatureRule::range) {
+        return declared;
     }
+    let (lo, hi) = range.map_or((0.0, 0.0), |r| (r.min, r.max));
+    let span = (hi - lo).max(1.0);
+    ((lo - span).floor(), (hi + span).ceil())
 }
 
-/// Loads, checks and cleans the data; restricts it to `features` in that order.
+/// Loads, checks and cleans the data; restricts it to the spec's features in their order.
 fn load_data(
     options: &TrainOptions,
     path: &Path,
 ) -> Result<(mt::Dataset, mt::DataSummary), TrainError> {
-    let mut overrides = if options.features.iter().eq(mt::CHURN_FEATURES.iter()) {
-        mt::KindOverrides::churn()
-    } else {
-        mt::KindOverrides::default()
-    };
-    overrides.numeric.extend(options.numeric.iter().cloned());
-    overrides
-        .categorical
-        .retain(|c| !options.numeric.contains(c));
-    overrides
-        .categorical
-        .extend(options.categorical.iter().cloned());
-    overrides
-        .numeric
-        .retain(|c| !options.categorical.contains(c));
-    let mut raw = mt::read_csv(path, &options.target, &overrides).map_err(|e| match e {
-        // The churn overrides are implied, not asked for: a column they name is simply missing.
-        mt::DataError::UnknownOverride { column } if options.features.contains(&column) => {
+    let spec = &options.spec;
+    let overrides = spec.kind_overrides();
+    let mut raw = mt::read_csv(path, &spec.target, &overrides).map_err(|e| match e {
+        // The spec's kinds are implied, not asked for: a column they name is simply missing.
+        mt::DataError::UnknownOverride { column } if spec.feature(&column).is_some() => {
             TrainError::Data(format!(
                 "{}: {}",
                 path.display(),
@@ -141,13 +124,35 @@ fn load_data(
         }
         e => TrainError::Data(format!("{}: {e}", path.display())),
     })?;
-    raw.columns.retain(|c| options.features.contains(&c.name));
-    let required: Vec<&str> = options.features.iter().map(String::as_str).collect();
-    let (mut data, summary) = mt::clean_and_check(raw, &required)
+    raw.columns.retain(|c| spec.feature(&c.name).is_some());
+    let (mut data, summary) = mt::clean_and_check(raw, spec)
         .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
     data.columns
-        .sort_by_key(|c| options.features.iter().position(|f| *f == c.name));
+        .sort_by_key(|c| spec.features.iter().position(|f| f.name == c.name));
     Ok((data, summary))
+}
+
+/// The lab's synthetic data, restricted to the spec's features in their order; a feature the
+/// generator does not make is a data error naming it.
+fn synthetic_data(
+    spec: &mt::ModelSpec,
+    n_rows: usize,
+    seed: u64,
+) -> Result<mt::Dataset, TrainError> {
+    let mut data = mt::synthetic_churn(n_rows, seed);
+    let mut columns = Vec::with_capacity(spec.features.len());
+    for feature in &spec.features {
+        let Some(at) = data.columns.iter().position(|c| c.name == feature.name) else {
+            return Err(TrainError::Data(format!(
+                "--synthetic {n_rows}: the lab's generator makes {}, not the spec's feature `{}`",
+                data.names().join(", "),
+                feature.name
+            )));
+        };
+        columns.push(data.columns.swap_remove(at));
+    }
+    data.columns = columns;
+    Ok(data)
 }
 
 /// Fewest rows `train` accepts: with two of each class the stratified split leaves one of each
@@ -160,7 +165,7 @@ pub const MIN_ROWS: usize = 4;
 pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     let (data, summary, holdout) = match &options.source {
         DataSource::Synthetic { n_rows } => {
-            let data = mt::synthetic_churn(*n_rows, options.seed);
+            let data = synthetic_data(&options.spec, *n_rows, options.seed)?;
             let summary = mt::DataSummary::of(&data);
             (data, summary, None)
         }
@@ -187,7 +192,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         )));
     }
     if let Some(path) = &options.export_data {
-        mt::write_csv(&data, &options.target, path)
+        mt::write_csv(&data, &options.spec.target, path)
             .map_err(|e| TrainError::Data(format!("cannot export to {}: {e}", path.display())))?;
     }
     let (train_rows, test_rows) = match holdout {
@@ -200,7 +205,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     if train_rows.target.iter().all(|t| *t == train_rows.target[0]) {
         return Err(TrainError::Data(format!(
             "the target column `{}` has only one class in the training rows",
-            options.target
+            options.spec.target
         )));
     }
     let (fitted, metrics, threshold) = mt::run_pipeline(&train_rows, &test_rows, 1.0)
@@ -225,11 +230,12 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     Model::load(&runtime, &bytes, PathBuf::from("candidate.wasm"))
         .map_err(|e| TrainError::Artifact(e.to_string()))?;
 
+    let f1_min = options.spec.gate.f1_min;
     let gate = Gate {
-        f1_min: options.gate_f1,
+        f1_min,
         f1: metrics.f1,
         baseline_f1: metrics.baseline_f1,
-        passed: metrics.f1 >= options.gate_f1 && metrics.f1 >= metrics.baseline_f1,
+        passed: metrics.f1 >= f1_min && metrics.f1 >= metrics.baseline_f1,
     };
     let outcome = TrainOutcome {
         model_name: options.model_name.clone(),
@@ -264,8 +270,10 @@ fn model_info(
         .iter()
         .map(|feature| match feature {
             mt::FittedFeature::Numeric { name, kind, .. } => {
-                let (min, max) = feature_range(name, stats.ranges.get(name));
-                let kind = if *kind == mt::FeatureKind::Integer {
+                let rule = options.spec.feature(name);
+                let (min, max) = feature_range(rule, stats.ranges.get(name));
+                let declared_number = rule.is_some_and(|r| r.kind == mt::SpecKind::Number);
+                let kind = if *kind == mt::FeatureKind::Integer && !declared_number {
                     FeatureKind::Integer { min, max }
                 } else {
                     FeatureKind::Number { min, max }
@@ -281,7 +289,10 @@ fn model_info(
                 name: name.clone(),
                 kind: FeatureKind::Categorical {
                     vocabulary: vocabulary.clone(),
-                    case: mt::case_rule(name),
+                    case: options
+                        .spec
+                        .feature(name)
+                        .map_or_else(Default::default, mt::FeatureRule::case_rule),
                 },
             },
         })

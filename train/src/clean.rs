@@ -3,14 +3,14 @@
 //! Checks, in order, each failing the run with an error that names the column (and row) at
 //! fault: required columns present; at most [`MAX_NULL_FRACTION`] nulls per column; target 0/1.
 //! The lab's third check, "numeric columns are numeric", is made while reading, by forcing those
-//! columns with [`crate::csvdata::KindOverrides`] (see `KindOverrides::churn`).
+//! columns with [`crate::csvdata::KindOverrides`] (see [`ModelSpec::kind_overrides`]); a column
+//! the spec declares `integer` must also hold only whole numbers.
 //!
-//! Cleaning generalises the lab's three column-specific fixes into rules keyed on the column
-//! name, so the same code serves other data sets:
-//! - a numeric column whose name ends in `_minutes` is a duration, so negative values are
-//!   recording errors and are clipped to 0 (the lab's `avg_session_minutes` fix);
-//! - categorical values are trimmed and then case-folded by [`case_rule`]: `plan_type` to lower
-//!   case, `region` to upper case, every other column left as written.
+//! Cleaning follows the model's [`ModelSpec`], never a column name: numeric values are clipped
+//! to the feature's `clip_min..=clip_max` (the churn spec clips `avg_session_minutes` at 0, the
+//! lab's fix for negative durations), and categorical values are trimmed and then case-folded
+//! by the feature's case rule (the churn spec lower-cases `plan_type` and upper-cases `region`).
+//! A column the spec does not declare is kept as written.
 //!
 //! The lab's scikit-learn pipeline had no imputer, so a null would have crashed its fit; here
 //! rows that still hold a null after the null-fraction check are dropped and counted in
@@ -28,20 +28,7 @@ pub const MAX_NULL_FRACTION: f64 = 0.05;
 /// requests are normalised by one piece of code.
 pub use modelhost_abi::info::CaseRule;
 
-/// The case rule for a categorical column. The server applies the same rule to requests, so a
-/// client sending `"Premium"` or `" eu"` is scored like the training data.
-pub fn case_rule(column: &str) -> CaseRule {
-    match column {
-        "plan_type" => CaseRule::Lower,
-        "region" => CaseRule::Upper,
-        _ => CaseRule::Keep,
-    }
-}
-
-/// True when negative values of this numeric column are clipped to 0 (names ending `_minutes`).
-pub fn clips_at_zero(column: &str) -> bool {
-    column.ends_with("_minutes")
-}
+use crate::spec::{FeatureRule, ModelSpec, SpecKind};
 
 /// One column of a [`DataSummary`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,17 +83,17 @@ fn parse_target(text: &str) -> Option<u8> {
     }
 }
 
-/// Runs the lab's checks and cleaning on `raw` (see the module documentation). `required` lists
-/// columns that must be present; the target is always required.
+/// Runs the lab's checks and cleaning on `raw` (see the module documentation). Every feature of
+/// `spec` must be present; the target is always required.
 pub fn clean_and_check(
     raw: RawTable,
-    required: &[&str],
+    spec: &ModelSpec,
 ) -> Result<(Dataset, DataSummary), DataError> {
     let n = raw.n_rows();
     if n == 0 {
         return Err(DataError::NoRows);
     }
-    for &name in required {
+    for name in spec.names() {
         if name != raw.target_name && !raw.columns.iter().any(|c| c.name == name) {
             return Err(DataError::MissingColumn {
                 column: name.to_string(),
@@ -164,20 +151,35 @@ pub fn clean_and_check(
     let mut columns = Vec::with_capacity(raw.columns.len());
     for column in raw.columns {
         let null_fraction = column.data.null_count() as f64 / n as f64;
+        let rule = spec
+            .feature(&column.name)
+            .cloned()
+            .unwrap_or_else(|| FeatureRule::inferred(&column.name));
         let data = match column.data {
             RawData::Numeric(values) => {
-                let clip = clips_at_zero(&column.name);
+                if rule.kind == SpecKind::Integer
+                    && let Some((row, value)) = values
+                        .iter()
+                        .enumerate()
+                        .find_map(|(row, v)| v.filter(|v| v.fract() != 0.0).map(|v| (row, v)))
+                {
+                    return Err(DataError::NotInteger {
+                        column: column.name,
+                        row: row + 1,
+                        value,
+                    });
+                }
                 ColumnData::Numeric(
                     values
                         .into_iter()
                         .zip(&keep)
                         .filter_map(|(v, &k)| if k { v } else { None })
-                        .map(|v| if clip { v.max(0.0) } else { v })
+                        .map(|v| rule.clip(v))
                         .collect(),
                 )
             }
             RawData::Categorical(values) => {
-                let rule = case_rule(&column.name);
+                let rule = rule.case_rule();
                 ColumnData::Categorical(
                     values
                         .into_iter()
@@ -225,6 +227,22 @@ mod tests {
         read_csv_from(text.as_bytes(), "churn", &KindOverrides::default()).unwrap()
     }
 
+    /// The churn spec's rules for the columns these tests use, none required.
+    fn rules(names: &[&str]) -> ModelSpec {
+        let names = names.iter().map(|n| n.to_string()).collect();
+        ModelSpec::churn()
+            .with_overrides(&crate::spec::SpecOverrides {
+                features: Some(names),
+                ..Default::default()
+            })
+            .unwrap()
+    }
+
+    /// The rules of [`twenty_rows`]' columns.
+    fn twenty_rules() -> ModelSpec {
+        rules(&["avg_session_minutes", "plan_type", "region"])
+    }
+
     /// 20 rows so that one null is exactly 5 % and two are 10 %.
     fn twenty_rows(first_minutes: &str, second_minutes: &str) -> String {
         let mut text = String::from("avg_session_minutes,plan_type,region,churn\n");
@@ -238,7 +256,8 @@ mod tests {
 
     #[test]
     fn cleaning_clips_minutes_and_folds_case_but_keeps_na() {
-        let (ds, summary) = clean_and_check(raw(&twenty_rows("-4", "12")), &[]).unwrap();
+        let (ds, summary) =
+            clean_and_check(raw(&twenty_rows("-4", "12")), &twenty_rules()).unwrap();
         assert_eq!(summary.n_rows, 20);
         let ColumnData::Numeric(minutes) = &ds.columns[0].data else {
             panic!("minutes should be numeric");
@@ -258,7 +277,7 @@ mod tests {
 
     #[test]
     fn five_percent_nulls_pass_and_the_row_is_dropped() {
-        let (ds, summary) = clean_and_check(raw(&twenty_rows("", "12")), &[]).unwrap();
+        let (ds, summary) = clean_and_check(raw(&twenty_rows("", "12")), &twenty_rules()).unwrap();
         assert_eq!((summary.n_rows, summary.n_dropped), (19, 1));
         assert_eq!(ds.n_rows(), 19);
         assert!((summary.columns[0].null_fraction - 0.05).abs() < 1e-12);
@@ -266,7 +285,7 @@ mod tests {
 
     #[test]
     fn more_than_five_percent_nulls_fail_naming_column_and_fraction() {
-        let err = clean_and_check(raw(&twenty_rows("", "")), &[]).unwrap_err();
+        let err = clean_and_check(raw(&twenty_rows("", "")), &twenty_rules()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "column `avg_session_minutes` is 10.00% null, more than the 5% allowed"
@@ -275,25 +294,62 @@ mod tests {
 
     #[test]
     fn missing_required_column_and_bad_target_are_named() {
-        let err = clean_and_check(raw("a,churn\n1,0\n"), &["a", "churn", "region"]).unwrap_err();
+        let err = clean_and_check(raw("a,churn\n1,0\n"), &rules(&["a", "region"])).unwrap_err();
         assert_eq!(err.to_string(), "required column `region` is missing");
-        let err = clean_and_check(raw("a,churn\n1,0\n2,1.0\n3,yes\n"), &[]).unwrap_err();
+        let err = clean_and_check(raw("a,churn\n1,0\n2,1.0\n3,yes\n"), &rules(&["a"])).unwrap_err();
         assert_eq!(
             err.to_string(),
             "target column `churn` must be 0 or 1 but row 3 holds \"yes\""
         );
         assert!(matches!(
-            clean_and_check(raw("a,churn\n"), &[]),
+            clean_and_check(raw("a,churn\n"), &rules(&["a"])),
             Err(DataError::NoRows)
         ));
     }
 
     #[test]
+    fn rules_follow_the_spec_not_the_column_name() {
+        // Another spec's `duration_minutes` is not clipped unless it says so, its `region` is
+        // kept as written, and an `integer` column refuses a fraction, naming column and row.
+        let spec = ModelSpec::parse(
+            "target = \"churn\"\n[gate]\nf1_min = 0\n\
+             [[features]]\nname = \"duration_minutes\"\nkind = \"numeric\"\n\
+             [[features]]\nname = \"region\"\nkind = \"categorical\"\n\
+             [[features]]\nname = \"visits\"\nkind = \"integer\"\nclip_max = 3\n",
+            "other.toml",
+        )
+        .unwrap();
+        let text = "duration_minutes,region,visits,churn\n-4,eu,7,1\n2.5,Af,1,0\n";
+        let (ds, _) = clean_and_check(raw(text), &spec).unwrap();
+        assert_eq!(ds.columns[0].data, ColumnData::Numeric(vec![-4.0, 2.5]));
+        assert_eq!(
+            ds.columns[1].data,
+            ColumnData::Categorical(vec!["eu".into(), "Af".into()])
+        );
+        assert_eq!(ds.columns[2].data, ColumnData::Numeric(vec![3.0, 1.0]));
+        let fraction = "duration_minutes,region,visits,churn\n1,eu,7,1\n2,Af,1.5,0\n";
+        let err = clean_and_check(raw(fraction), &spec).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "column `visits` must hold whole numbers but row 2 holds 1.5"
+        );
+    }
+
+    #[test]
     fn case_rules_trim_and_fold() {
-        assert_eq!(case_rule("plan_type").apply("  Premium "), "premium");
-        assert_eq!(case_rule("region").apply("eu"), "EU");
-        assert_eq!(case_rule("colour").apply(" Mixed "), "Mixed");
-        assert!(clips_at_zero("avg_session_minutes") && !clips_at_zero("tenure_months"));
+        let spec = rules(&[
+            "plan_type",
+            "region",
+            "colour",
+            "avg_session_minutes",
+            "tenure_months",
+        ]);
+        let case = |name: &str| spec.feature(name).unwrap().case_rule();
+        assert_eq!(case("plan_type").apply("  Premium "), "premium");
+        assert_eq!(case("region").apply("eu"), "EU");
+        assert_eq!(case("colour").apply(" Mixed "), "Mixed");
+        let clip = |name: &str| spec.feature(name).unwrap().clip(-1.0);
+        assert!(clip("avg_session_minutes") == 0.0 && clip("tenure_months") == -1.0);
         assert_eq!(
             serde_json::to_string(&CaseRule::Upper).unwrap(),
             "\"upper\""

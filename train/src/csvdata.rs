@@ -54,6 +54,13 @@ pub enum DataError {
         row: usize,
         value: String,
     },
+    /// A column the spec declares `integer` holds a fraction.
+    #[error("column `{column}` must hold whole numbers but row {row} holds {value}")]
+    NotInteger {
+        column: String,
+        row: usize,
+        value: f64,
+    },
     /// A column has more nulls than the lab tolerates.
     #[error(
         "column `{column}` is {:.2}% null, more than the {:.0}% allowed",
@@ -79,25 +86,14 @@ pub enum DataError {
     Dataset(#[from] DatasetError),
 }
 
-/// Columns whose inferred type the caller overrides (the CLI's `--numeric` / `--categorical`).
+/// Columns whose inferred type the caller overrides: the spec's declared kinds
+/// ([`crate::ModelSpec::kind_overrides`]), with the CLI's `--numeric` / `--categorical`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KindOverrides {
     /// Columns that must be numeric; a non-numeric value is an error naming column and row.
     pub numeric: Vec<String>,
     /// Columns that are categorical even if every value looks like a number (e.g. zip codes).
     pub categorical: Vec<String>,
-}
-
-impl KindOverrides {
-    /// The lab's churn schema: three numeric and two categorical columns, all forced, which is
-    /// how the lab's "non-numeric numeric column" check is expressed here.
-    pub fn churn() -> Self {
-        let [tenure, complaints, session, plan, region] = crate::synth::CHURN_FEATURES;
-        KindOverrides {
-            numeric: vec![tenure.into(), complaints.into(), session.into()],
-            categorical: vec![plan.into(), region.into()],
-        }
-    }
 }
 
 /// A typed column with nulls (`None`) still present.

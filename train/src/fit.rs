@@ -158,7 +158,7 @@ impl FittedPipeline {
     }
 
     /// The log-odds for one row given in feature order. Categorical values must already be
-    /// normalised with [`crate::case_rule`]; a value outside the vocabulary contributes zero.
+    /// normalised by their feature's case rule ([`crate::FeatureRule::case_rule`]); a value outside the vocabulary contributes zero.
     pub fn decision(&self, row: &[Cell<'_>]) -> Result<f64, PredictError> {
         if row.len() != self.features.len() {
             return Err(PredictError::RowLength {

@@ -1,4 +1,4 @@
-//! The churn training pipeline the modelhost server runs in-process: load or synthesise data,
+//! The training pipeline the modelhost server runs in-process: load or synthesise data,
 //! check and clean it, split it, fit the lab's standardise + one-hot + logistic-regression model
 //! to its exact optimum, and measure it. It holds no wasm runtime and does no I/O beyond reading
 //! and writing CSV files; turning a [`FittedPipeline`] into a servable artifact is the host's job.
@@ -7,7 +7,9 @@
 //! - [`dataset`]: the column-oriented [`Dataset`], feature kinds, row selection;
 //! - [`synth`]: the lab's deterministic synthetic churn generator;
 //! - [`csvdata`]: CSV reading (type inference, overrides) and writing;
-//! - [`clean`]: the lab's quality checks and cleaning rules, and the [`DataSummary`];
+//! - [`spec`]: the [`ModelSpec`] — target, features with kind, range, case rule and clipping,
+//!   gate — read from TOML; the churn lab's is `specs/churn.toml`;
+//! - [`clean`]: the lab's quality checks and the spec's cleaning rules, and the [`DataSummary`];
 //! - [`split`]: the seeded stratified train/test split;
 //! - [`fit`]: the fitted pipeline, its encoding and prediction;
 //! - [`solver`]: Newton's method for L2-regularised logistic regression;
@@ -21,11 +23,12 @@ pub mod dataset;
 pub mod fit;
 pub mod metrics;
 pub mod solver;
+pub mod spec;
 pub mod split;
 pub mod stats;
 pub mod synth;
 
-pub use clean::{CaseRule, ColumnSummary, DataSummary, case_rule, clean_and_check, clips_at_zero};
+pub use clean::{CaseRule, ColumnSummary, DataSummary, clean_and_check};
 pub use csvdata::{
     DataError, KindOverrides, RawColumn, RawData, RawTable, read_csv, read_csv_from, write_csv,
     write_csv_to,
@@ -34,6 +37,7 @@ pub use dataset::{Cell, Column, ColumnData, Dataset, DatasetError, FeatureKind};
 pub use fit::{Convergence, FitError, FittedFeature, FittedPipeline, PredictError, fit_logistic};
 pub use metrics::{Confusion, Evaluation, evaluate, roc_auc, tune_threshold};
 pub use solver::sigmoid;
+pub use spec::{CHURN_SPEC, FeatureRule, GateSpec, ModelSpec, SpecError, SpecKind, SpecOverrides};
 pub use split::stratified_split;
 pub use stats::{DatasetStats, NumericRange, NumericStats, TrainingStats};
 pub use synth::{CHURN_FEATURES, CHURN_TARGET, synthetic_churn};

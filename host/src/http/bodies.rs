@@ -34,7 +34,7 @@ impl Health {
 
 /// `GET /ready`: `ready` with the model, or `not ready` with the reason.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"status": "ready", "model": "churn", "version": "v63996ec0d7b4"}))]
+#[schema(example = json!({"status": "ready", "model": "churn", "version": "v2eea169a56b4"}))]
 pub struct Ready {
     status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,7 +69,7 @@ impl Ready {
 
 /// `GET /startup`: `started` with the version, or `starting` with the reason.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"status": "started", "version": "v63996ec0d7b4"}))]
+#[schema(example = json!({"status": "started", "version": "v2eea169a56b4"}))]
 pub struct Startup {
     status: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -72,7 +72,7 @@ pub struct TensorMetadata {
 /// `GET /v2/models/{name}`.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
-    "name": "churn", "versions": ["v63996ec0d7b4"], "platform": "modelhost-wasm",
+    "name": "churn", "versions": ["v2eea169a56b4"], "platform": "modelhost-wasm",
     "inputs": [
         {"name": "tenure_months", "datatype": "INT64", "shape": [-1]},
         {"name": "num_complaints", "datatype": "INT64", "shape": [-1]},
@@ -181,7 +181,7 @@ pub struct OutputParameters {
 /// The answer to an inference request.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
-    "model_name": "churn", "model_version": "v63996ec0d7b4", "id": "req-001",
+    "model_name": "churn", "model_version": "v2eea169a56b4", "id": "req-001",
     "outputs": [
         {"name": "probability", "datatype": "FP64", "shape": [1], "data": [0.9200635852203166]},
         {"name": "prediction", "datatype": "INT64", "shape": [1], "data": [1]}

@@ -3,21 +3,27 @@
 //!
 //! The document is generated from the code by `utoipa`: route descriptions in [`paths`], the lab
 //! API's bodies in [`schemas`], and the v2 types straight from [`oip`](super::oip). It is built
-//! once, on first use. `/docs` renders it with Redoc, whose standalone bundle is vendored in
+//! once, on first use; `/openapi.json` then fits it to the serving model ([`live`]): the request
+//! bodies list that model's features, and examples not written for it are made from its own
+//! golden rows. That version is built once per model and kept until another one serves. `/docs` renders it with Redoc, whose standalone bundle is vendored in
 //! `host/assets/docs/` (fetched from npm at a pinned version by `fetch.sh`, with its licences)
 //! and embedded in the binary: the page loads only this server's own `/docs/redoc-<version>.js`
 //! and `/openapi.json`, so it works without network and can send a Content-Security-Policy that
 //! names no external origin ([`page_csp`]).
 
+mod live;
 mod paths;
 pub(in crate::http) mod schemas;
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+
+use super::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -131,17 +137,54 @@ pub fn document() -> utoipa::openapi::OpenApi {
     DOCUMENT.clone()
 }
 
-/// The document as served, serialised once.
-static DOCUMENT_JSON: LazyLock<String> = LazyLock::new(|| {
-    serde_json::to_string(&*DOCUMENT).expect("the OpenAPI document serialises to JSON")
+/// The compiled-in document as JSON, serialised once: served while no model serves, and the
+/// base every model's document is made from.
+static DOCUMENT_JSON: LazyLock<(serde_json::Value, Arc<str>)> = LazyLock::new(|| {
+    let value = serde_json::to_value(&*DOCUMENT).expect("the OpenAPI document serialises to JSON");
+    let text = value.to_string().into();
+    (value, text)
 });
 
-/// `GET /openapi.json`.
-pub async fn openapi_json() -> impl IntoResponse {
+/// The last model's document, by model name and artifact sha256.
+static LIVE: Mutex<Option<(String, Arc<str>)>> = Mutex::new(None);
+
+/// `GET /openapi.json`: the document for the serving model (see [`live`]).
+pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
+    let text = match state.serving_model() {
+        Ok(model) => live_document(model, state.model_name().to_string()).await,
+        Err(_) => DOCUMENT_JSON.1.clone(),
+    };
     (
         [(header::CONTENT_TYPE, "application/json")],
-        DOCUMENT_JSON.as_str(),
+        text.to_string(),
     )
+}
+
+/// The serving model's document, built once per model: its examples take one model call,
+/// which runs off the async executor like a self-test.
+async fn live_document(model: Arc<crate::model::Model>, model_name: String) -> Arc<str> {
+    let key = format!("{model_name}\n{}", model.sha256);
+    let cached = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some((cached_key, text)) = cached
+        && cached_key == key
+    {
+        return text;
+    }
+    let built = tokio::task::spawn_blocking(move || {
+        let rows = live::example_rows(&model);
+        let document = live::for_model(DOCUMENT_JSON.0.clone(), &model, &model_name, &rows);
+        Arc::<str>::from(document.to_string())
+    })
+    .await;
+    match built {
+        Ok(text) => {
+            *LIVE.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, text.clone()));
+            text
+        }
+        // Building cannot panic on a model that passed its checks; if it did, the compiled-in
+        // document still describes every route.
+        Err(_) => DOCUMENT_JSON.1.clone(),
+    }
 }
 
 /// `GET /docs`.

@@ -94,3 +94,62 @@ fn builder_refuses_parameters_that_do_not_fit_the_schema() {
         "{err}"
     );
 }
+
+/// The compiled kernel's own checks, called directly (as a host that ignored the ABI might):
+/// lengths whose byte size would wrap a 32-bit `usize` are refused with the kernel's status,
+/// never read out of bounds (which would trap), and a well-formed call still scores.
+#[test]
+fn the_wasm_kernel_refuses_lengths_that_would_wrap_with_its_status() {
+    use modelhost_abi::status;
+    let (intercept, features) = churn_params(0.0);
+    let bytes = build_artifact(
+        &churn_info("v-wrap"),
+        intercept,
+        &features,
+        &golden_inputs(),
+    )
+    .unwrap();
+    let engine = wasmtime::Engine::default();
+    let module = wasmtime::Module::from_binary(&engine, &bytes).unwrap();
+    let mut store = wasmtime::Store::new(&engine, ());
+    let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+    let alloc = instance
+        .get_typed_func::<i32, i32>(&mut store, "alloc")
+        .unwrap();
+    let predict = instance
+        .get_typed_func::<(i32, i32, i32, i32), i32>(&mut store, "predict")
+        .unwrap();
+    let n_cols = 5;
+    let rows = alloc.call(&mut store, 8 * n_cols).unwrap();
+    let out = alloc.call(&mut store, 8).unwrap();
+    let cases = [
+        // n_rows * 8 = 2^32 + 8 wraps to 8 in 32 bits.
+        ((1 << 29) + 1, status::BAD_POINTER),
+        // n_rows * 5 * 8 = 2^32 + 40 wraps to 40.
+        ((1 << 27) * 4 / 5 + 1, status::BAD_POINTER),
+        (i32::MAX, status::BAD_POINTER),
+        (-1, status::BAD_SHAPE),
+    ];
+    for (n_rows, expected) in cases {
+        let answer = predict
+            .call(&mut store, (rows, n_rows, n_cols, out))
+            .unwrap();
+        assert_eq!(answer, expected, "n_rows {n_rows}");
+    }
+    assert_eq!(
+        predict
+            .call(&mut store, (rows, 1, n_cols - 1, out))
+            .unwrap(),
+        status::BAD_SHAPE,
+        "another column count"
+    );
+    assert_eq!(
+        predict.call(&mut store, (rows, 1, n_cols, rows)).unwrap(),
+        status::BAD_POINTER,
+        "output over the input"
+    );
+    assert_eq!(
+        predict.call(&mut store, (rows, 1, n_cols, out)).unwrap(),
+        status::OK
+    );
+}

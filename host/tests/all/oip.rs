@@ -3,7 +3,7 @@
 
 mod batch;
 mod bounds;
-mod openapi;
+pub mod openapi;
 
 use std::time::Duration;
 

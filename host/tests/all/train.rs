@@ -1,10 +1,11 @@
 //! `modelhost train` and the registry commands around it, through the real binary on real temp
 //! registries: data checks, determinism, the committed default, the gate, history; rollback,
-//! versions and publish in [`upkeep`]; interrupted publishes in [`crash`]; batch scoring in
+//! versions and publish in [`upkeep`]; interrupted publishes in [`crash`]; model specs in [`spec`]; batch scoring in
 //! [`batch`].
 
 mod batch;
 mod crash;
+mod spec;
 mod upkeep;
 
 use std::collections::BTreeMap;

@@ -101,8 +101,13 @@ fn synthetic_data_round_trips_through_a_file() {
             "tenure_months,num_complaints,avg_session_minutes,plan_type,region,churn\n"
         )
     );
-    let raw = read_csv(&path, CHURN_TARGET, &KindOverrides::churn()).unwrap();
-    let (back, summary) = crate::clean::clean_and_check(raw, &[]).unwrap();
+    let raw = read_csv(
+        &path,
+        CHURN_TARGET,
+        &crate::ModelSpec::churn().kind_overrides(),
+    )
+    .unwrap();
+    let (back, summary) = crate::clean::clean_and_check(raw, &crate::ModelSpec::churn()).unwrap();
     assert_eq!(back, ds);
     assert_eq!(summary.n_dropped, 0);
 }

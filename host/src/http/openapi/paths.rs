@@ -43,15 +43,15 @@ const DOCS: &str = "documentation";
     responses(
         (status = 200, description = "The answer, or one answer per row", body = PredictAnswer, examples(
             ("one customer" = (value = json!({
-                "request_id": "req-001", "model_version": "v63996ec0d7b4", "prediction": 1,
+                "request_id": "req-001", "model_version": "v2eea169a56b4", "prediction": 1,
                 "probability": 0.920064, "latency_ms": 0.349,
                 "features": {"tenure_months": 6, "num_complaints": 3, "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"},
                 "ts": 1795644213
             }))),
             ("a batch" = (value = json!({"predictions": [
-                {"request_id": "batch-7/0", "model_version": "v63996ec0d7b4", "prediction": 1, "probability": 0.920064, "latency_ms": 0.412,
+                {"request_id": "batch-7/0", "model_version": "v2eea169a56b4", "prediction": 1, "probability": 0.920064, "latency_ms": 0.412,
                  "features": {"tenure_months": 6, "num_complaints": 3, "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"}, "ts": 1795644213},
-                {"request_id": "batch-7/1", "model_version": "v63996ec0d7b4", "prediction": 0, "probability": 0.215316, "latency_ms": 0.412,
+                {"request_id": "batch-7/1", "model_version": "v2eea169a56b4", "prediction": 0, "probability": 0.215316, "latency_ms": 0.412,
                  "features": {"tenure_months": 48, "num_complaints": 0, "avg_session_minutes": 40.0, "plan_type": "premium", "region": "EU"}, "ts": 1795644213}
             ]})))
         )),
@@ -198,7 +198,7 @@ fn v2_model_metadata() {}
     summary = "Model metadata of one version",
     params(
         ("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn"),
-        ("version" = String, Path, description = "The serving version", example = "v63996ec0d7b4"),
+        ("version" = String, Path, description = "The serving version", example = "v2eea169a56b4"),
     ),
     responses(
         (status = 200, body = ModelMetadata),
@@ -225,7 +225,7 @@ fn v2_model_ready() {}
     summary = "Readiness of one model version",
     params(
         ("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn"),
-        ("version" = String, Path, description = "The serving version", example = "v63996ec0d7b4"),
+        ("version" = String, Path, description = "The serving version", example = "v2eea169a56b4"),
     ),
     responses(
         (status = 200, body = ModelReady),
@@ -266,7 +266,7 @@ fn v2_infer() {}
     summary = "Inference with one model version",
     params(
         ("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn"),
-        ("version" = String, Path, description = "The serving version", example = "v63996ec0d7b4"),
+        ("version" = String, Path, description = "The serving version", example = "v2eea169a56b4"),
     ),
     request_body = InferRequest,
     responses(

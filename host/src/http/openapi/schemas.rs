@@ -7,11 +7,16 @@
 //! build is named after it with `Schema` appended, and keeps the type's own name in the
 //! document (`as`), so that one name never stands for two types.
 
+use modelhost_abi::info::{FeatureKind, FeatureSpec};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-/// One customer, as the lab's `POST /predict` takes it. The fields are the serving model's
-/// features (`GET /model` lists them); these are the churn model's.
+use crate::model::schema::MAX_CATEGORY_CHARS;
+
+/// One row, as the lab's `POST /predict` takes it: `request_id` and one field per feature of
+/// the serving model (`GET /model` lists them). The compiled-in document has only `request_id`;
+/// `/openapi.json` adds the serving model's features (see `live`). The example is the lab's
+/// customer, for the default churn model.
 #[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[schema(example = json!({
@@ -22,18 +27,6 @@ pub struct PredictRequest {
     /// Echoed in the answer; a UUID (or the `X-Request-Id` header) when absent.
     #[schema(min_length = 1, max_length = 128)]
     request_id: Option<String>,
-    #[schema(minimum = 0, maximum = 200)]
-    tenure_months: i64,
-    #[schema(minimum = 0, maximum = 50)]
-    num_complaints: i64,
-    #[schema(minimum = 0, maximum = 500)]
-    avg_session_minutes: f64,
-    /// Trimmed and lower-cased; trained on `basic` and `premium`, others are accepted.
-    #[schema(max_length = 256)]
-    plan_type: String,
-    /// Trimmed and upper-cased; trained on `NA`, `EU`, `AF` and `AS`, others are accepted.
-    #[schema(max_length = 256)]
-    region: String,
 }
 
 /// Many customers in one request, scored in one model call.
@@ -68,7 +61,7 @@ pub enum PredictBody {
 #[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[schema(example = json!({
-    "request_id": "req-001", "model_version": "v63996ec0d7b4", "prediction": 1,
+    "request_id": "req-001", "model_version": "v2eea169a56b4", "prediction": 1,
     "probability": 0.920064, "latency_ms": 0.349,
     "features": {"tenure_months": 6, "num_complaints": 3, "avg_session_minutes": 12.5, "plan_type": "basic", "region": "AF"},
     "ts": 1795644213
@@ -160,7 +153,7 @@ pub enum LocPart {
 #[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
 #[schema(example = json!({
-    "model_name": "churn", "model_version": "v63996ec0d7b4", "n_predictions": 200, "window": 200,
+    "model_name": "churn", "model_version": "v2eea169a56b4", "n_predictions": 200, "window": 200,
     "thresholds": {"z": 2.5, "psi": 0.2},
     "numeric": {"tenure_months": {"n": 200, "mean_recent": 31.2, "mean_train": 29.8, "std_train": 16.9, "z": 0.08, "alert": false}},
     "categorical": {"region": {"n": 200, "recent": {"AF": 0.3, "EU": 0.7}, "train": {"AF": 0.25, "AS": 0.2, "EU": 0.3, "NA": 0.25}, "psi": 1.9, "alert": true}},
@@ -204,7 +197,7 @@ pub struct ReadyFlag {
 /// `GET /v2/models/{name}/ready`.
 #[expect(dead_code, reason = "describes a body for the document; never built")]
 #[derive(ToSchema)]
-#[schema(example = json!({"name": "churn", "version": "v63996ec0d7b4", "ready": true}))]
+#[schema(example = json!({"name": "churn", "version": "v2eea169a56b4", "ready": true}))]
 pub struct ModelReady {
     name: String,
     version: Option<String>,
@@ -217,80 +210,99 @@ const NUMERIC_DATATYPES: [&str; 10] = [
     "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "FP32", "FP64",
 ];
 
-/// The v2 `inputs` of the churn model, as `/v2/models/churn` lists them: exactly one tensor per
-/// feature, each with its element type and range (the ranges `PredictRequest` gives). utoipa has
+/// The v2 `inputs` before a model serves: tensors of any name (`/openapi.json` replaces them
+/// with the serving model's, [`infer_inputs_for`]).
+pub fn infer_inputs() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    infer_inputs_for(&[])
+}
+
+/// The v2 `inputs` of a model, as `/v2/models/{name}` lists them: exactly one tensor per
+/// feature, each with its element type and range (those of the `/predict` body). utoipa has
 /// no `contains`, so "every feature is there" is written as raw JSON Schema in the array's
 /// extensions; with `maxItems` equal to the number of features it also rules out duplicates.
 /// What JSON Schema cannot say is that a tensor's `shape` matches its element count and that
-/// every input has the same number of rows: the server answers 400 when they do not.
-pub fn infer_inputs() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+/// every input has the same number of rows: the server answers 400 when they do not. With no
+/// features (no model serves yet) any tensor name is described.
+pub fn infer_inputs_for(
+    features: &[FeatureSpec],
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     use serde_json::json;
-    let integer = |min: u32, max: u32| json!({"type": "integer", "minimum": min, "maximum": max});
-    let features = [
-        ("tenure_months", integer(0, 200), true),
-        ("num_complaints", integer(0, 50), true),
-        (
-            "avg_session_minutes",
-            json!({"type": "number", "minimum": 0, "maximum": 500}),
-            true,
-        ),
-        (
-            "plan_type",
-            json!({"type": "string", "maxLength": 256}),
-            false,
-        ),
-        ("region", json!({"type": "string", "maxLength": 256}), false),
-    ];
+    let tensor = |name: Value, element: Value, datatypes: Vec<&str>| {
+        json!({
+            "type": "object",
+            "required": ["name", "shape", "datatype"],
+            "properties": {
+                "name": name,
+                "shape": {
+                    "type": "array",
+                    "description": "`[n]` or `[n, 1]` for n rows",
+                    "prefixItems": [{"type": "integer", "minimum": 0}],
+                    "items": {"type": "integer", "enum": [1]},
+                    "minItems": 1
+                },
+                "datatype": {"type": "string", "enum": datatypes},
+                "parameters": {
+                    "type": ["object", "null"],
+                    "description": "`binary_data_size`: the tensor's bytes follow the \
+                        JSON header instead of `data`",
+                    "properties": {"binary_data_size": {"type": ["integer", "null"], "minimum": 0}}
+                },
+                "data": {
+                    "type": ["array", "null"],
+                    "description": "The elements, row-major, flat or nested",
+                    "items": {"anyOf": [element, {"type": "array"}]}
+                }
+            }
+        })
+    };
+    if features.is_empty() {
+        let mut any = NUMERIC_DATATYPES.to_vec();
+        any.push("BYTES");
+        let array = json!({
+            "type": "array",
+            "description": "One tensor per feature of the serving model, in any order",
+            "items": tensor(json!({"type": "string"}), json!({}), any),
+        });
+        return utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Array(
+            serde_json::from_value(array).expect("the inputs schema is an array schema"),
+        ));
+    }
     let tensors: Vec<Value> = features
         .iter()
-        .map(|(name, element, numeric)| {
-            let datatypes: Vec<&str> = if *numeric {
-                NUMERIC_DATATYPES.to_vec()
-            } else {
-                vec!["BYTES"]
-            };
-            json!({
-                "type": "object",
-                "required": ["name", "shape", "datatype"],
-                "properties": {
-                    "name": {"type": "string", "enum": [name]},
-                    "shape": {
-                        "type": "array",
-                        "description": "`[n]` or `[n, 1]` for n rows",
-                        "prefixItems": [{"type": "integer", "minimum": 0}],
-                        "items": {"type": "integer", "enum": [1]},
-                        "minItems": 1
-                    },
-                    "datatype": {"type": "string", "enum": datatypes},
-                    "parameters": {
-                        "type": ["object", "null"],
-                        "description": "`binary_data_size`: the tensor's bytes follow the \
-                            JSON header instead of `data`",
-                        "properties": {"binary_data_size": {"type": ["integer", "null"], "minimum": 0}}
-                    },
-                    "data": {
-                        "type": ["array", "null"],
-                        "description": "The elements, row-major, flat or nested",
-                        "items": {"anyOf": [element, {"type": "array"}]}
+        .map(|feature| {
+            let (element, datatypes) = match &feature.kind {
+                FeatureKind::Categorical { .. } => (
+                    json!({"type": "string", "maxLength": MAX_CATEGORY_CHARS}),
+                    vec!["BYTES"],
+                ),
+                _ => {
+                    let mut element = super::live::feature_schema(feature);
+                    if let Some(element) = element.as_object_mut() {
+                        element.remove("format");
                     }
+                    (element, NUMERIC_DATATYPES.to_vec())
                 }
-            })
+            };
+            tensor(
+                json!({"type": "string", "enum": [feature.name]}),
+                element,
+                datatypes,
+            )
         })
         .collect();
     let contains: Vec<Value> = features
         .iter()
-        .map(|(name, ..)| {
+        .map(|feature| {
             json!({"contains": {
                 "type": "object",
                 "required": ["name"],
-                "properties": {"name": {"enum": [name]}}
+                "properties": {"name": {"enum": [feature.name]}}
             }})
         })
         .collect();
     let array = json!({
         "type": "array",
-        "description": "One tensor per feature of the model (these are the churn model's), in \
-            any order",
+        "description": "One tensor per feature of the serving model, in any order",
         "items": {"oneOf": tensors},
         "minItems": features.len(),
         "maxItems": features.len(),

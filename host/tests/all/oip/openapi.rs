@@ -434,11 +434,36 @@ fn differences(documented: &Value, answer: &Value, at: &str, found: &mut Vec<Str
     }
 }
 
+/// The examples every model's document carries and [`check_every_example`] checks (the default
+/// model's also has the v2 metadata's, which names its features).
+pub const CHECKED_FOR_EVERY_MODEL: [&str; 6] = [
+    "post /predict (one customer)",
+    "post /predict (a batch)",
+    "post /predict (oneOf[0])",
+    "post /v2/models/{name}/infer (example)",
+    "post /v2/models/{name}/versions/{version}/infer (example)",
+    "get /ready (example)",
+];
+
 /// Every request example is sent to its route, every route without a body is asked, and each
 /// documented answer must be the server's.
 #[tokio::test]
 async fn every_documented_example_is_what_the_default_model_answers() {
     let (_registry, _server, url) = serving_the_default().await;
+    let checked = check_every_example(&url).await;
+    let metadata = "get /v2/models/{name} (example)";
+    for expected in CHECKED_FOR_EVERY_MODEL.iter().chain([&metadata]) {
+        assert!(
+            checked.iter().any(|c| c == expected),
+            "{expected} unchecked: {checked:?}"
+        );
+    }
+}
+
+/// Sends every request example of the server at `url`'s document to its route and asks every
+/// route without a body; fails unless each documented answer is the server's. Returns what
+/// was checked, as `method path (example name)`.
+pub async fn check_every_example(url: &str) -> Vec<String> {
     let (_, document) = get(&format!("{url}/openapi.json")).await;
     let mut checked = Vec::new();
     let mut wrong = Vec::new();
@@ -493,18 +518,5 @@ async fn every_documented_example_is_what_the_default_model_answers() {
         "examples that are not the server's answer:\n{}",
         wrong.join("\n")
     );
-    for expected in [
-        "post /predict (one customer)",
-        "post /predict (a batch)",
-        "post /predict (oneOf[0])",
-        "post /v2/models/{name}/infer (example)",
-        "post /v2/models/{name}/versions/{version}/infer (example)",
-        "get /ready (example)",
-        "get /v2/models/{name} (example)",
-    ] {
-        assert!(
-            checked.iter().any(|c| c == expected),
-            "{expected} unchecked: {checked:?}"
-        );
-    }
+    checked
 }
