@@ -132,12 +132,25 @@ pub async fn drift(
 /// every few minutes for years stays one bounded answer.
 pub const MAX_HISTORY_ROWS: usize = 1000;
 
+/// The largest `history.jsonl` `/monitoring/history` reads: some 60,000 runs. The file is
+/// read whole on each request, so one that grew past any real history is refused, by name,
+/// rather than read.
+pub const MAX_HISTORY_BYTES: u64 = 32 * 1024 * 1024;
+
 /// `GET /monitoring/history`: the registry's history of this model and its live version, read
 /// from the registry on each request (off the executor: it is file I/O).
 pub async fn history(State(state): State<AppState>) -> Result<Json<VersionHistory>, AppError> {
     let registry_dir = state.registry_dir().to_path_buf();
     let model_name = state.model_name().to_string();
     let read = tokio::task::spawn_blocking(move || {
+        let path = crate::registry::history_path(&registry_dir, &model_name);
+        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+        if size > MAX_HISTORY_BYTES {
+            return Err(std::io::Error::other(format!(
+                "{} is {size} bytes, over the {MAX_HISTORY_BYTES} this route reads",
+                path.display()
+            )));
+        }
         let entries = crate::registry::history::read_entries(&registry_dir, &model_name)?;
         let live = crate::registry::history::live(&registry_dir, &model_name, &entries)?;
         let live = live.version().map(str::to_string);

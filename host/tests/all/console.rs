@@ -173,3 +173,33 @@ async fn history_and_events_need_the_token_are_never_cached_and_tell_what_happen
             .all(|e| e["at"].as_str().unwrap().ends_with('Z'))
     );
 }
+
+#[tokio::test]
+async fn a_history_too_large_to_read_is_refused_by_name_and_the_server_keeps_serving() {
+    let logs = capture_logs();
+    let registry = committed_registry();
+    let server = start_server(registry.path()).await;
+    let url = base_url(&server);
+    let path = registry.path().join("churn/history.jsonl");
+    // A sparse file: its length is over the limit, without writing that many bytes.
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(32 * 1024 * 1024 + 1).unwrap();
+    drop(file);
+
+    let (status, headers, body) = fetch(&format!("{url}/monitoring/history"), None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(header(&headers, CACHE_CONTROL), "no-store");
+    // A 500 never tells the client more; the log names the file and the limit.
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"], "internal error");
+    let named = format!("{} is 33554433 bytes, over the 33554432", path.display());
+    assert_eq!(
+        logs.count(&named),
+        1,
+        "the log names the file and the limit"
+    );
+    let (status, _, _) = fetch(&format!("{url}/monitoring/events"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = fetch(&format!("{url}/health"), None).await;
+    assert_eq!(status, StatusCode::OK);
+}

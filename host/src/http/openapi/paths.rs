@@ -144,7 +144,7 @@ fn drift() {}
     responses(
         (status = 200, body = VersionHistory),
         (status = 401, description = "`MONITORING_TOKEN` or `MONITORING_TOKEN_FILE` is set and the bearer token is missing or wrong", body = ErrorBody),
-        (status = 500, description = "The registry could not be read", body = ErrorBody),
+        (status = 500, description = "The registry could not be read, or its `history.jsonl` is over 32 MiB (the log names the file)", body = ErrorBody),
     )
 )]
 fn history() {}
