@@ -14,7 +14,8 @@ use utoipa::ToSchema;
 
 use modelhost_abi::info::{FeatureSpec, TrainingStats};
 
-use crate::model::{Model, SlotStatus};
+use crate::model::{Model, SlotEvent, SlotStatus};
+use crate::registry::history::HistoryEntry;
 
 /// `GET /health`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -184,6 +185,150 @@ fn last_error_at(status: &SlotStatus) -> Option<String> {
         .map(|t| humantime::format_rfc3339_seconds(t).to_string())
 }
 
+/// `GET /monitoring/history`: the model's `history.jsonl`, newest last, and the version
+/// `model.wasm` holds.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionHistory {
+    model: String,
+    /// The version whose recorded sha256 is `model.wasm`'s; `null` when the file is missing or
+    /// its bytes are recorded nowhere.
+    live: Option<String>,
+    /// Lines in the history; `entries` holds the last [`MAX_HISTORY_ROWS`](super::monitoring::MAX_HISTORY_ROWS).
+    total: usize,
+    entries: Vec<HistoryRow>,
+}
+
+impl VersionHistory {
+    /// The last `keep` of `entries`.
+    pub fn new(
+        model: String,
+        live: Option<String>,
+        entries: Vec<HistoryEntry>,
+        keep: usize,
+    ) -> Self {
+        let total = entries.len();
+        let entries = entries
+            .into_iter()
+            .skip(total.saturating_sub(keep))
+            .map(HistoryRow::from)
+            .collect();
+        VersionHistory {
+            model,
+            live,
+            total,
+            entries,
+        }
+    }
+}
+
+/// One history line: a training run, a publish, a rollback or a seed.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"line": 1, "event": "train", "version": "v63996ec0d7b4",
+    "sha256": "664ec872d6cc16908b9f65f2f2520cd4402d7dc254eea9c16a720731efbefbae",
+    "at": "2026-11-26T01:14:40Z", "promoted": true, "gate_passed": true, "f1": 0.7128712871287128,
+    "roc_auc": 0.6762791941522553, "from": null}))]
+pub struct HistoryRow {
+    /// 1-based line number in `history.jsonl`.
+    line: usize,
+    /// `train`, `publish`, `rollback`, `seed`, or an event a later version wrote.
+    event: String,
+    version: String,
+    sha256: Option<String>,
+    /// RFC 3339.
+    at: Option<String>,
+    /// Whether this event made `version` the live model.
+    promoted: bool,
+    /// Training runs: whether the gate passed; `null` for events without a gate.
+    gate_passed: Option<bool>,
+    f1: Option<f64>,
+    roc_auc: Option<f64>,
+    /// Rollbacks: the version that was live before.
+    from: Option<String>,
+}
+
+impl From<HistoryEntry> for HistoryRow {
+    fn from(entry: HistoryEntry) -> Self {
+        HistoryRow {
+            line: entry.line,
+            event: entry.event.as_str().to_string(),
+            version: entry.version,
+            sha256: entry.sha256,
+            at: entry.at,
+            promoted: entry.promoted,
+            gate_passed: entry.gate_passed,
+            f1: entry.f1,
+            roc_auc: entry.roc_auc,
+            from: entry.from,
+        }
+    }
+}
+
+/// `GET /monitoring/events`: this server's recent swaps and refused candidates, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecentEvents {
+    /// Successful loads since start, the first included.
+    swaps: u64,
+    /// Refused candidates since start.
+    rejections: u64,
+    /// The last [`RECENT_EVENTS`](crate::model::RECENT_EVENTS) of them.
+    events: Vec<RecentEvent>,
+}
+
+impl RecentEvents {
+    /// The slot's counters and remembered events.
+    pub fn new(status: &SlotStatus, events: Vec<SlotEvent>) -> Self {
+        RecentEvents {
+            swaps: status.swaps,
+            rejections: status.rejections,
+            events: events.into_iter().map(RecentEvent::from).collect(),
+        }
+    }
+}
+
+/// A swap (`version` replaced `from`) or a refusal (`reason`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"kind": "refused", "at": "2026-12-02T00:40:11Z", "version": null,
+    "sha256": null, "from": null, "reason": "module imports env.abort; a model may import nothing"}))]
+pub struct RecentEvent {
+    /// `swap` or `refused`.
+    kind: String,
+    /// RFC 3339.
+    at: String,
+    version: Option<String>,
+    sha256: Option<String>,
+    from: Option<String>,
+    reason: Option<String>,
+}
+
+impl From<SlotEvent> for RecentEvent {
+    fn from(event: SlotEvent) -> Self {
+        let rfc3339 = |at| humantime::format_rfc3339_seconds(at).to_string();
+        match event {
+            SlotEvent::Swap {
+                at,
+                version,
+                sha256,
+                from,
+            } => RecentEvent {
+                kind: "swap".to_string(),
+                at: rfc3339(at),
+                version: Some(version),
+                sha256: Some(sha256),
+                from,
+                reason: None,
+            },
+            SlotEvent::Refused { at, reason } => RecentEvent {
+                kind: "refused".to_string(),
+                at: rfc3339(at),
+                version: None,
+                sha256: None,
+                from: None,
+                reason: Some(reason),
+            },
+        }
+    }
+}
+
 /// A batch with invalid rows (422): the first few problems in `error`, each one in `detail`.
 #[derive(Debug, Serialize)]
 pub struct InvalidRows {
@@ -229,6 +374,8 @@ mod tests {
             documented("ModelDescription"),
             derived::<ModelDescription>()
         );
+        assert_eq!(documented("VersionHistory"), derived::<VersionHistory>());
+        assert_eq!(documented("RecentEvents"), derived::<RecentEvents>());
     }
 
     /// The body's bytes on the wire.

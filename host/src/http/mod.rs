@@ -8,6 +8,7 @@
 
 mod batch;
 mod bodies;
+mod console;
 mod error;
 mod handlers;
 mod limits;
@@ -31,6 +32,8 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
     let monitoring = Router::new()
         .route("/metrics", get(monitoring::metrics))
         .route("/monitoring/drift", get(monitoring::drift))
+        .route("/monitoring/history", get(monitoring::history))
+        .route("/monitoring/events", get(monitoring::events))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             monitoring::require_token,
@@ -46,6 +49,9 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs))
         .route("/docs/redoc-2.5.4.js", get(openapi::viewer))
+        .route("/", get(console::page))
+        .route("/console.js", get(console::script))
+        .route("/console.css", get(console::style))
         .merge(monitoring)
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)

@@ -1,4 +1,6 @@
-//! Monitoring routes — `GET /metrics` and `GET /monitoring/drift` — and the bearer-token guard
+//! Monitoring routes — `GET /metrics`, `GET /monitoring/drift`, and the version history and
+//! recent swaps and refusals the console charts (`/monitoring/history`, `/monitoring/events`) —
+//! and the bearer-token guard
 //! that protects them when a token is set (`MONITORING_TOKEN`, or the file
 //! `MONITORING_TOKEN_FILE`).
 //!
@@ -13,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use super::bodies::{RecentEvents, VersionHistory};
 use super::{AppError, AppState};
 use crate::telemetry::drift::drift_report;
 
@@ -123,4 +126,54 @@ pub async fn drift(
         thresholds,
     );
     Ok(Json(report).into_response())
+}
+
+/// The most history lines `/monitoring/history` answers with (the newest): a registry trained
+/// every few minutes for years stays one bounded answer.
+pub const MAX_HISTORY_ROWS: usize = 1000;
+
+/// The largest `history.jsonl` `/monitoring/history` reads: some 60,000 runs. The file is
+/// read whole on each request, so one that grew past any real history is refused, by name,
+/// rather than read.
+pub const MAX_HISTORY_BYTES: u64 = 32 * 1024 * 1024;
+
+/// `GET /monitoring/history`: the registry's history of this model and its live version, read
+/// from the registry on each request (off the executor: it is file I/O).
+pub async fn history(State(state): State<AppState>) -> Result<Json<VersionHistory>, AppError> {
+    let registry_dir = state.registry_dir().to_path_buf();
+    let model_name = state.model_name().to_string();
+    let read = tokio::task::spawn_blocking(move || {
+        let path = crate::registry::history_path(&registry_dir, &model_name);
+        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+        if size > MAX_HISTORY_BYTES {
+            return Err(std::io::Error::other(format!(
+                "{} is {size} bytes, over the {MAX_HISTORY_BYTES} this route reads",
+                path.display()
+            )));
+        }
+        let entries = crate::registry::history::read_entries(&registry_dir, &model_name)?;
+        let live = crate::registry::history::live(&registry_dir, &model_name, &entries)?;
+        let live = live.version().map(str::to_string);
+        Ok::<_, std::io::Error>(VersionHistory::new(
+            model_name,
+            live,
+            entries,
+            MAX_HISTORY_ROWS,
+        ))
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("reading the history failed: {e}")))?;
+    read.map(Json).map_err(|e| {
+        AppError::Internal(format!(
+            "reading the history of {} in {} failed: {e}",
+            state.model_name(),
+            state.registry_dir().display()
+        ))
+    })
+}
+
+/// `GET /monitoring/events`: the swaps and refused candidates this server has seen lately.
+pub async fn events(State(state): State<AppState>) -> Json<RecentEvents> {
+    let active = state.active();
+    Json(RecentEvents::new(&active.status(), active.recent()))
 }

@@ -41,6 +41,8 @@ use super::state::AppState;
         paths::startup,
         paths::metrics,
         paths::drift,
+        paths::history,
+        paths::events,
         paths::v2_server_metadata,
         paths::v2_live,
         paths::v2_ready,
@@ -53,6 +55,9 @@ use super::state::AppState;
         paths::openapi_json,
         paths::docs,
         paths::docs_viewer,
+        paths::console,
+        paths::console_script,
+        paths::console_style,
     ),
     components(schemas(
         schemas::PredictRequest,
@@ -118,13 +123,20 @@ pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; \
     worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'; \
     frame-ancestors 'none'";
 
-/// `page` as an HTML answer with [`PAGE_CSP`]; every HTML page the server serves goes through it.
+/// `page` as an HTML answer with [`PAGE_CSP`] and `X-Content-Type-Options: nosniff`; every
+/// HTML page the server serves goes through it.
 pub fn page_csp(page: &'static str) -> Response {
     (
-        [(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(PAGE_CSP),
-        )],
+        [
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PAGE_CSP),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
         Html(page),
     )
         .into_response()

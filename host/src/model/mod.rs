@@ -16,7 +16,7 @@ pub mod response;
 pub mod schema;
 mod slot;
 
-pub use slot::{ActiveModel, SlotStatus};
+pub use slot::{ActiveModel, RECENT_EVENTS, SlotEvent, SlotStatus};
 
 use std::path::PathBuf;
 use std::time::SystemTime;

@@ -3,6 +3,7 @@
 mod abi;
 mod cli;
 mod common;
+mod console;
 mod fuzz;
 mod hostile;
 mod http;

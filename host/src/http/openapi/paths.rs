@@ -11,7 +11,7 @@ use super::schemas::{
     DriftReportSchema, ErrorBody, Live, ModelReady, PredictAnswer, PredictBody, ReadyFlag,
     ValidationError,
 };
-use crate::http::bodies::{Health, ModelDescription, Ready, Startup};
+use crate::http::bodies::{Health, ModelDescription, Ready, RecentEvents, Startup, VersionHistory};
 use crate::http::oip::{InferRequest, InferResponse, ModelMetadata, ServerMetadata};
 
 const LAB: &str = "lab API";
@@ -136,6 +136,31 @@ fn metrics() {}
 fn drift() {}
 
 #[utoipa::path(
+    get, path = "/monitoring/history", tag = MONITORING,
+    summary = "The model's version history: every train, publish, rollback and seed, with F1 and ROC AUC",
+    description = "Read from the registry's `history.jsonl` at each request: the newest 1000 \
+        lines, and the version `model.wasm` holds (`live`, by its sha256).",
+    security(("monitoring_token" = [])),
+    responses(
+        (status = 200, body = VersionHistory),
+        (status = 401, description = "`MONITORING_TOKEN` or `MONITORING_TOKEN_FILE` is set and the bearer token is missing or wrong", body = ErrorBody),
+        (status = 500, description = "The registry could not be read, or its `history.jsonl` is over 32 MiB (the log names the file)", body = ErrorBody),
+    )
+)]
+fn history() {}
+
+#[utoipa::path(
+    get, path = "/monitoring/events", tag = MONITORING,
+    summary = "This server's recent swaps and refused candidates, with the reasons",
+    security(("monitoring_token" = [])),
+    responses(
+        (status = 200, body = RecentEvents),
+        (status = 401, description = "`MONITORING_TOKEN` or `MONITORING_TOKEN_FILE` is set and the bearer token is missing or wrong", body = ErrorBody),
+    )
+)]
+fn events() {}
+
+#[utoipa::path(
     get, path = "/openapi.json", tag = DOCS,
     summary = "This document",
     responses((status = 200, content_type = "application/json", body = Object))
@@ -155,6 +180,29 @@ fn docs() {}
     responses((status = 200, content_type = "text/javascript", body = String))
 )]
 fn docs_viewer() {}
+
+#[utoipa::path(
+    get, path = "/", tag = DOCS,
+    summary = "The console: the serving model, its history, live traffic, drift, a prediction form",
+    description = "An HTML page with no data in it: its script reads `/model` and, with the \
+        monitoring token when one is set, the monitoring routes.",
+    responses((status = 200, content_type = "text/html", body = String))
+)]
+fn console() {}
+
+#[utoipa::path(
+    get, path = "/console.js", tag = DOCS,
+    summary = "The console's script (`?v=<digest>`: cached for a year)",
+    responses((status = 200, content_type = "text/javascript", body = String))
+)]
+fn console_script() {}
+
+#[utoipa::path(
+    get, path = "/console.css", tag = DOCS,
+    summary = "The console's style sheet (`?v=<digest>`: cached for a year)",
+    responses((status = 200, content_type = "text/css", body = String))
+)]
+fn console_style() {}
 
 #[utoipa::path(
     get, path = "/v2", tag = OIP,
