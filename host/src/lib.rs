@@ -11,10 +11,10 @@
 //! - [`model`]: a loaded, self-tested model; the active-model slot; request schemas.
 //! - [`http`]: router, handlers, JSON errors. Knows nothing of wasmtime.
 //! - [`serve`]: wires the above into a running server.
-//! - [`inspect`]: checks an artifact without serving it.
-//! - [`training`]: `modelhost train`: the lab's pipeline, ending in a published artifact.
-//! - [`commands`]: `rollback`, `versions`, `publish` (registry upkeep) and `predict` (batch
-//!   scoring through the same sandbox).
+//! - [`commands`]: every subcommand besides `serve`: `train` (the lab's pipeline, ending in a
+//!   published artifact), `inspect` (checks an artifact without serving it), `rollback`,
+//!   `versions`, `publish` (registry upkeep), `predict` (batch scoring through the same sandbox)
+//!   and `drift`.
 //! - [`telemetry`]: logging setup.
 //! - [`error`]: how an error and its causes are printed, once each.
 //! - [`output`]: standard output that ends quietly when its reader goes away.
@@ -25,14 +25,12 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod http;
-pub mod inspect;
 pub mod model;
 pub mod output;
 pub mod registry;
 pub mod runtime;
 pub mod serve;
 pub mod telemetry;
-pub mod training;
 pub mod watch;
 
 /// Exit status for a bad configuration or command line (EX_USAGE).

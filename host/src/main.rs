@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use modelhost::cli::{Cli, Command};
+use modelhost::commands::inspect;
+use modelhost::commands::train::{self as training, DataSource, TrainError, TrainOptions};
 use modelhost::commands::{self, CommandError};
 use modelhost::output::eprint_line;
-use modelhost::training::{self, DataSource, TrainError, TrainOptions};
 use modelhost::{
-    EXIT_CONFIG, EXIT_DATA, EXIT_DRIFT, EXIT_GATE_REFUSED, config, error, inspect, output, serve,
-    telemetry,
+    EXIT_CONFIG, EXIT_DATA, EXIT_DRIFT, EXIT_GATE_REFUSED, config, error, output, serve, telemetry,
 };
 
 fn main() -> ExitCode {

@@ -8,14 +8,16 @@
 //! the previous live model in place and never a partial file.
 
 pub mod drift;
+pub mod inspect;
 pub mod predict;
 pub mod publish;
 pub mod rollback;
+pub mod train;
 pub mod versions;
 
 use std::path::{Path, PathBuf};
 
-use crate::inspect::check_file;
+use crate::commands::inspect::check_file;
 use crate::model::Model;
 use crate::runtime::{Limits, Runtime};
 use crate::{EXIT_CONFIG, EXIT_DATA};

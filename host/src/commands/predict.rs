@@ -1,7 +1,7 @@
 //! `modelhost predict`: batch scoring of a CSV or JSONL file through the same sandbox, checks
 //! and request validation as `POST /predict`.
 //!
-//! The model is checked like `inspect` ([`check_file`](crate::inspect::check_file)). Rows are
+//! The model is checked like `inspect` ([`check_file`](crate::commands::inspect::check_file)). Rows are
 //! read one at a time (see [`rows`]), validated with [`prepare_row`], and scored [`BATCH_ROWS`] at a time with one
 //! [`Model::predict`] call per batch. Every input row gives exactly one output line, in input
 //! order: the `/predict` response ([`PredictResponse`]), or `{"row": n, "error": ...}` naming
