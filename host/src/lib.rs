@@ -32,16 +32,3 @@ pub mod runtime;
 pub mod serve;
 pub mod telemetry;
 pub mod watch;
-
-/// Exit status for a bad configuration or command line (EX_USAGE).
-pub const EXIT_CONFIG: i32 = 64;
-
-/// Exit status when an input file is unreadable or invalid: training data failing a check, a
-/// model refused by `publish` or `predict`, invalid rows in a batch (EX_DATAERR).
-pub const EXIT_DATA: u8 = 65;
-
-/// Exit status of `train` when the gate refused the model (recorded, not promoted).
-pub const EXIT_GATE_REFUSED: u8 = 3;
-
-/// Exit status of `modelhost drift` when drift was found.
-pub const EXIT_DRIFT: u8 = 3;

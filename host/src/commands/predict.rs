@@ -92,6 +92,23 @@ impl fmt::Display for PredictSummary {
     }
 }
 
+impl super::Report for PredictSummary {
+    /// Any invalid row is a data error: every line was written, the errors are listed.
+    fn exit(&self) -> super::Exit {
+        if self.failed == 0 {
+            super::Exit::Success
+        } else {
+            super::Exit::Data
+        }
+    }
+
+    /// Standard output holds the scored lines, so the summary goes to standard error.
+    fn print(&self, _json: bool) -> Result<super::Exit, CommandError> {
+        crate::output::eprint_line(&format!("modelhost: {self}"));
+        Ok(self.exit())
+    }
+}
+
 /// "1 row", "2 rows".
 fn n_rows(n: usize) -> String {
     if n == 1 {

@@ -45,6 +45,8 @@ pub struct PublishReport {
     pub changed: bool,
 }
 
+impl super::Report for PublishReport {}
+
 impl fmt::Display for PublishReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.changed {

@@ -17,11 +17,15 @@ use modelhost_abi::params::FittedFeature as AbiFeature;
 use modelhost_train as mt;
 use serde::Serialize;
 
+use super::{CommandError, Exit, Report};
 use crate::artifact::build_artifact;
 use crate::model::{Model, sha256_hex};
 use crate::registry;
 use crate::registry::records::{HistoryEvent, Source, TrainRecord, VersionRecord, field};
 use crate::runtime::{Limits, Runtime};
+
+/// Rows the lab's generator makes unless `--synthetic N` says otherwise.
+pub const DEFAULT_SYNTHETIC_ROWS: usize = 1200;
 
 /// Where the training rows come from.
 #[derive(Debug, Clone)]
@@ -51,9 +55,11 @@ pub struct TrainOptions {
     pub export_data: Option<PathBuf>,
 }
 
-/// Why training stopped before anything was written.
+/// Why training stopped before anything was written. (`modelhost_train::TrainError` is the
+/// fitting crate's own, narrower error; this one is the whole run's, and becomes a
+/// [`CommandError`] at the command's edge.)
 #[derive(Debug, thiserror::Error)]
-pub enum TrainError {
+pub enum TrainFailure {
     #[error("data check failed: {0}")]
     Data(String),
     #[error("{0}")]
@@ -114,7 +120,7 @@ fn feature_range(name: &str, range: Option<&mt::NumericRange>) -> (f64, f64) {
 fn load_data(
     options: &TrainOptions,
     path: &Path,
-) -> Result<(mt::Dataset, mt::DataSummary), TrainError> {
+) -> Result<(mt::Dataset, mt::DataSummary), TrainFailure> {
     let mut overrides = if options.features.iter().eq(mt::CHURN_FEATURES.iter()) {
         mt::KindOverrides::churn()
     } else {
@@ -133,18 +139,18 @@ fn load_data(
     let mut raw = mt::read_csv(path, &options.target, &overrides).map_err(|e| match e {
         // The churn overrides are implied, not asked for: a column they name is simply missing.
         mt::DataError::UnknownOverride { column } if options.features.contains(&column) => {
-            TrainError::Data(format!(
+            TrainFailure::Data(format!(
                 "{}: {}",
                 path.display(),
                 mt::DataError::MissingColumn { column }
             ))
         }
-        e => TrainError::Data(format!("{}: {e}", path.display())),
+        e => TrainFailure::Data(format!("{}: {e}", path.display())),
     })?;
     raw.columns.retain(|c| options.features.contains(&c.name));
     let required: Vec<&str> = options.features.iter().map(String::as_str).collect();
     let (mut data, summary) = mt::clean_and_check(raw, &required)
-        .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
+        .map_err(|e| TrainFailure::Data(format!("{}: {e}", path.display())))?;
     data.columns
         .sort_by_key(|c| options.features.iter().position(|f| *f == c.name));
     Ok((data, summary))
@@ -157,7 +163,7 @@ pub const MIN_ROWS: usize = 4;
 
 /// Runs the pipeline and publishes the result. Returns the outcome whether or not the gate
 /// passed; nothing is written when an error is returned.
-pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
+pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainFailure> {
     let (data, summary, holdout) = match &options.source {
         DataSource::Synthetic { n_rows } => {
             let data = mt::synthetic_churn(*n_rows, options.seed);
@@ -178,7 +184,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
             DataSource::Synthetic { n_rows } => format!("--synthetic {n_rows}"),
             DataSource::Csv { path, .. } => path.display().to_string(),
         };
-        return Err(TrainError::Data(format!(
+        return Err(TrainFailure::Data(format!(
             "{source}: {} too few to train and evaluate a model on; at least {MIN_ROWS} rows are needed",
             match data.n_rows() {
                 1 => "1 row is".to_string(),
@@ -188,7 +194,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     }
     if let Some(path) = &options.export_data {
         mt::write_csv(&data, &options.target, path)
-            .map_err(|e| TrainError::Data(format!("cannot export to {}: {e}", path.display())))?;
+            .map_err(|e| TrainFailure::Data(format!("cannot export to {}: {e}", path.display())))?;
     }
     let (train_rows, test_rows) = match holdout {
         Some(test) => (data.clone(), test),
@@ -198,13 +204,13 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         }
     };
     if train_rows.target.iter().all(|t| *t == train_rows.target[0]) {
-        return Err(TrainError::Data(format!(
+        return Err(TrainFailure::Data(format!(
             "the target column `{}` has only one class in the training rows",
             options.target
         )));
     }
     let (fitted, metrics, threshold) = mt::run_pipeline(&train_rows, &test_rows, 1.0)
-        .map_err(|e| TrainError::Fit(e.to_string()))?;
+        .map_err(|e| TrainFailure::Fit(e.to_string()))?;
     let stats = mt::DatasetStats::from_dataset(&train_rows);
 
     let mut info = model_info(options, &fitted, &metrics, threshold, &stats);
@@ -213,17 +219,17 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     // The version is derived from everything the artifact says, so it is stable across runs.
     info.version = "pending".to_string();
     let provisional = build_artifact(&info, intercept, &features, &golden)
-        .map_err(|e| TrainError::Artifact(e.to_string()))?;
+        .map_err(|e| TrainFailure::Artifact(e.to_string()))?;
     info.version = format!("v{}", &sha256_hex(&provisional)[..12]);
     let bytes = build_artifact(&info, intercept, &features, &golden)
-        .map_err(|e| TrainError::Artifact(e.to_string()))?;
+        .map_err(|e| TrainFailure::Artifact(e.to_string()))?;
     let sha256 = sha256_hex(&bytes);
 
     // Check it exactly as a server would before anything reaches the registry.
     let runtime =
-        Runtime::new(Limits::default()).map_err(|e| TrainError::Artifact(e.to_string()))?;
+        Runtime::new(Limits::default()).map_err(|e| TrainFailure::Artifact(e.to_string()))?;
     Model::load(&runtime, &bytes, PathBuf::from("candidate.wasm"))
-        .map_err(|e| TrainError::Artifact(e.to_string()))?;
+        .map_err(|e| TrainFailure::Artifact(e.to_string()))?;
 
     let gate = Gate {
         f1_min: options.gate_f1,
@@ -360,7 +366,7 @@ fn publish_run(
     options: &TrainOptions,
     outcome: &TrainOutcome,
     bytes: &[u8],
-) -> Result<registry::Stored, TrainError> {
+) -> Result<registry::Stored, TrainFailure> {
     let trained_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let source = match &options.source {
         DataSource::Synthetic { n_rows } => Source::Synthetic { synthetic: *n_rows },
@@ -399,5 +405,77 @@ fn publish_run(
             promote: outcome.promoted,
         },
     )
-    .map_err(|(path, error)| TrainError::Io { path, error })
+    .map_err(|(path, error)| TrainFailure::Io { path, error })
+}
+
+impl From<TrainFailure> for CommandError {
+    /// A data check is a data error (exit 65); everything else is a failure (exit 1). The
+    /// message is kept as it is.
+    fn from(e: TrainFailure) -> Self {
+        match e {
+            TrainFailure::Data(_) => CommandError::Data(e.to_string()),
+            _ => CommandError::Failed(e.to_string()),
+        }
+    }
+}
+
+impl Report for TrainOutcome {
+    /// Refused by the gate is its own status: the run worked, the live model did not change.
+    fn exit(&self) -> Exit {
+        if self.promoted {
+            Exit::Success
+        } else {
+            Exit::GateRefused
+        }
+    }
+}
+
+impl std::fmt::Display for TrainOutcome {
+    /// The human summary of a run.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = &self.metrics;
+        writeln!(
+            f,
+            "trained {} {} on {} rows, evaluated on {}",
+            self.model_name, self.version, self.n_train, self.n_test
+        )?;
+        writeln!(
+            f,
+            "  accuracy {:.3}  precision {:.3}  recall {:.3}  f1 {:.3}  roc_auc {}  baseline_f1 {:.3}  threshold {:.3}",
+            m.accuracy,
+            m.precision,
+            m.recall,
+            m.f1,
+            m.roc_auc.map_or("n/a".to_string(), |a| format!("{a:.3}")),
+            m.baseline_f1,
+            m.threshold
+        )?;
+        writeln!(
+            f,
+            "  artifact {} ({} bytes, sha256 {})",
+            self.artifact.display(),
+            self.size_bytes,
+            self.sha256
+        )?;
+        if self.already_recorded {
+            writeln!(
+                f,
+                "  {} was already recorded: its record is kept, this run is in history.jsonl",
+                self.version
+            )?;
+        }
+        if self.promoted {
+            write!(
+                f,
+                "  gate passed (f1 >= {}): promoted to model.wasm",
+                self.gate.f1_min
+            )
+        } else {
+            write!(
+                f,
+                "  gate refused (f1 {:.3} < {}): recorded, live model unchanged",
+                self.gate.f1, self.gate.f1_min
+            )
+        }
+    }
 }
