@@ -17,12 +17,14 @@ use modelhost_abi::params::FittedFeature as AbiFeature;
 use modelhost_train as mt;
 use serde::Serialize;
 
-use super::{CommandError, Exit, Report};
+use super::CommandError;
 use crate::artifact::build_artifact;
 use crate::model::{Model, sha256_hex};
 use crate::registry;
 use crate::registry::records::{HistoryEvent, Source, TrainRecord, VersionRecord, field};
 use crate::runtime::{Limits, Runtime};
+
+mod report;
 
 /// Rows the lab's generator makes unless `--synthetic N` says otherwise.
 pub const DEFAULT_SYNTHETIC_ROWS: usize = 1200;
@@ -415,67 +417,6 @@ impl From<TrainFailure> for CommandError {
         match e {
             TrainFailure::Data(_) => CommandError::Data(e.to_string()),
             _ => CommandError::Failed(e.to_string()),
-        }
-    }
-}
-
-impl Report for TrainOutcome {
-    /// Refused by the gate is its own status: the run worked, the live model did not change.
-    fn exit(&self) -> Exit {
-        if self.promoted {
-            Exit::Success
-        } else {
-            Exit::GateRefused
-        }
-    }
-}
-
-impl std::fmt::Display for TrainOutcome {
-    /// The human summary of a run.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let m = &self.metrics;
-        writeln!(
-            f,
-            "trained {} {} on {} rows, evaluated on {}",
-            self.model_name, self.version, self.n_train, self.n_test
-        )?;
-        writeln!(
-            f,
-            "  accuracy {:.3}  precision {:.3}  recall {:.3}  f1 {:.3}  roc_auc {}  baseline_f1 {:.3}  threshold {:.3}",
-            m.accuracy,
-            m.precision,
-            m.recall,
-            m.f1,
-            m.roc_auc.map_or("n/a".to_string(), |a| format!("{a:.3}")),
-            m.baseline_f1,
-            m.threshold
-        )?;
-        writeln!(
-            f,
-            "  artifact {} ({} bytes, sha256 {})",
-            self.artifact.display(),
-            self.size_bytes,
-            self.sha256
-        )?;
-        if self.already_recorded {
-            writeln!(
-                f,
-                "  {} was already recorded: its record is kept, this run is in history.jsonl",
-                self.version
-            )?;
-        }
-        if self.promoted {
-            write!(
-                f,
-                "  gate passed (f1 >= {}): promoted to model.wasm",
-                self.gate.f1_min
-            )
-        } else {
-            write!(
-                f,
-                "  gate refused (f1 {:.3} < {}): recorded, live model unchanged",
-                self.gate.f1, self.gate.f1_min
-            )
         }
     }
 }
