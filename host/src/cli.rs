@@ -6,7 +6,16 @@ use std::path::PathBuf;
 
 use clap::{Arg, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{Flags, SETTINGS};
+use crate::commands::drift::{DriftOptions, ModelSource};
+use crate::commands::predict::PredictOptions;
+use crate::commands::publish::PublishOptions;
+use crate::commands::rollback::RollbackOptions;
+use crate::commands::train::{DEFAULT_SYNTHETIC_ROWS, DataSource, TrainOptions};
+use modelhost_train::{ModelSpec, SpecOverrides};
+use crate::commands::{CommandError, Exit, RegistryTarget};
+use crate::config::kinds::{Kind, Positive};
+use crate::config::{DECLARED, Flags, SETTINGS};
+use crate::telemetry::drift::Thresholds;
 
 /// Serve machine-learning models compiled to WebAssembly.
 ///
@@ -14,7 +23,12 @@ use crate::config::{Flags, SETTINGS};
 /// The server runs the selected one in a sandbox, answers POST /predict on port 8000, and
 /// switches to a new artifact as soon as a complete, valid one lands in the registry.
 #[derive(Debug, Parser)]
-#[command(name = "modelhost", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "modelhost",
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = exit_help()
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -55,7 +69,7 @@ pub enum Command {
     /// --gate-f1 and >= the always-0 baseline, model.wasm is replaced atomically and running
     /// servers switch to it.
     ///
-    /// Exit status: 0 trained and promoted; 3 trained and recorded, but refused by the gate
+    /// Exit status: 0 trained and promoted; 4 trained and recorded, but refused by the gate
     /// (live model unchanged); 65 a data check failed (nothing written); 64 bad arguments;
     /// 1 any other error (nothing promoted).
     Train(Box<TrainArgs>),
@@ -144,25 +158,30 @@ pub struct RegistryArgs {
     #[arg(
         long,
         alias = "registry",
-        env = "REGISTRY_DIR",
+        env = DECLARED.registry_dir.env,
         hide_env_values = true,
-        default_value = "./registry"
+        default_value = DECLARED.registry_dir.default
     )]
     pub registry_dir: PathBuf,
     /// Model name: the model's files are in REGISTRY_DIR/MODEL_NAME/.
     #[arg(
         long,
-        env = "MODEL_NAME",
+        env = DECLARED.model_name.env,
         hide_env_values = true,
-        default_value = "churn"
+        default_value = DECLARED.model_name.default
     )]
     pub model_name: String,
 }
 
+/// The exit statuses, listed under `modelhost --help`.
+fn exit_help() -> String {
+    format!("Exit status:\n{}", Exit::table())
+}
+
 impl RegistryArgs {
     /// As the library takes it.
-    pub fn target(&self) -> crate::commands::RegistryTarget {
-        crate::commands::RegistryTarget {
+    pub fn target(&self) -> RegistryTarget {
+        RegistryTarget {
             registry_dir: self.registry_dir.clone(),
             model_name: self.model_name.clone(),
         }
@@ -229,9 +248,9 @@ pub struct TrainArgs {
     /// Hold-out data; when given, training uses all of --data and metrics come from this file.
     #[arg(long, value_name = "FILE.csv", requires = "data")]
     pub test_data: Option<PathBuf>,
-    /// Generate N rows with the lab's synthetic churn generator (the default: 1200).
-    #[arg(long, value_name = "N")]
-    pub synthetic: Option<usize>,
+    /// Generate N rows with the lab's synthetic churn generator (the default source).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SYNTHETIC_ROWS)]
+    pub synthetic: usize,
     /// Seed for the generator and the train/test split.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -281,10 +300,6 @@ pub struct ServeArgs {
     pub flags: Flags,
 }
 
-fn flag_name(key: &str) -> String {
-    key.replace('_', "-")
-}
-
 impl Args for ServeArgs {
     fn augment_args(mut cmd: clap::Command) -> clap::Command {
         cmd = cmd.arg(
@@ -302,7 +317,7 @@ impl Args for ServeArgs {
             };
             cmd = cmd.arg(
                 Arg::new(setting.key)
-                    .long(flag_name(setting.key))
+                    .long(setting.long())
                     .value_name(setting.env)
                     .help(format!("{} [env: {}]{default}", setting.help, setting.env)),
             );
@@ -377,9 +392,101 @@ fn window(text: &str) -> Result<usize, String> {
     }
 }
 
+/// A threshold, read as the server's drift thresholds are ([`Positive`]).
 fn positive(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        _ => Err(format!("expected a positive number, got {text:?}")),
+    Positive::parse(text).map_err(|reason| format!("{reason}, got {text:?}"))
+}
+
+// Each command's arguments as its library function takes them.
+
+impl RollbackArgs {
+    pub fn options(&self) -> RollbackOptions {
+        RollbackOptions {
+            target: self.registry.target(),
+            to: self.to.clone(),
+        }
+    }
+}
+
+impl PublishArgs {
+    pub fn options(&self) -> PublishOptions {
+        PublishOptions {
+            target: self.registry.target(),
+            file: self.file.clone(),
+        }
+    }
+}
+
+impl PredictArgs {
+    pub fn options(&self) -> PredictOptions {
+        PredictOptions {
+            model: self.model.clone(),
+            input: self.input.clone(),
+            output: self.output.clone(),
+            format: self.format,
+        }
+    }
+}
+
+impl DriftArgs {
+    pub fn options(&self) -> DriftOptions {
+        DriftOptions {
+            logs: self.logs.clone(),
+            model: match &self.model {
+                Some(file) => ModelSource::File(file.clone()),
+                None => ModelSource::Registry(self.registry.target()),
+            },
+            window: self.window,
+            thresholds: Thresholds {
+                z: self.z_threshold,
+                psi: self.psi_threshold,
+            },
+        }
+    }
+}
+
+impl TrainArgs {
+    /// The options: the spec (`--spec`, or the churn lab's) with this run's changes applied,
+    /// or a usage error naming `--gate-f1` when it is not a number from 0 to 1, or the spec's
+    /// file, feature and field when the spec is wrong.
+    pub fn options(&self) -> Result<TrainOptions, CommandError> {
+        if let Some(gate_f1) = self.gate_f1
+            && !(0.0..=1.0).contains(&gate_f1)
+        {
+            return Err(CommandError::Usage(format!(
+                "invalid --gate-f1={gate_f1}: expected a number from 0 to 1"
+            )));
+        }
+        let source = match &self.data {
+            Some(path) => DataSource::Csv {
+                path: path.clone(),
+                test_path: self.test_data.clone(),
+            },
+            None => DataSource::Synthetic {
+                n_rows: self.synthetic,
+            },
+        };
+        let spec = match &self.spec {
+            Some(path) => ModelSpec::read(path),
+            None => Ok(ModelSpec::churn()),
+        };
+        let overrides = SpecOverrides {
+            target: self.target.clone(),
+            features: self.features.clone(),
+            numeric: self.numeric.clone(),
+            categorical: self.categorical.clone(),
+            gate_f1: self.gate_f1,
+        };
+        let spec = spec
+            .and_then(|spec| spec.with_overrides(&overrides))
+            .map_err(|e| CommandError::Usage(e.to_string()))?;
+        Ok(TrainOptions {
+            registry_dir: self.registry.registry_dir.clone(),
+            model_name: self.registry.model_name.clone(),
+            source,
+            spec,
+            seed: self.seed,
+            export_data: self.export_data.clone(),
+        })
     }
 }

@@ -1,22 +1,35 @@
 //! Server configuration: defaults < TOML file (`--config`) < environment < flags.
 //!
-//! Every setting is declared once in [`SETTINGS`] with its TOML key, environment variable,
-//! default and help. Resolution takes the environment through a lookup function, so tests pass
-//! a map instead of mutating the process environment. A bad value is a [`ConfigError`] naming
-//! the key and the value (never the value of a secret); `main` exits 64 on it.
+//! Every setting is declared once, in the `settings!` table of `config/settings.rs`: its TOML
+//! key, environment variable, [kind](kinds) (type and range), default and help. From that one
+//! line follow the `serve` flag ([`crate::cli`]), the TOML key, validation, the typed default
+//! ([`DEFAULTS`]), the typed value ([`Settings`]) and the README's settings table
+//! ([`markdown_table`], which a test compares with the README). A setting is read through its
+//! struct field, so a misspelt key is a compile error rather than a lookup that fails at run
+//! time. Resolution takes the environment through a lookup function, so tests pass a map instead
+//! of mutating the process environment. A bad value is a [`ConfigError`] naming the key and the
+//! value (never the value of a secret); `main` exits 64 on it.
 //!
 //! This module only reads configuration; it starts nothing.
 
+pub mod kinds;
+mod settings;
+
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::runtime::Limits;
+use kinds::Kind;
+pub use kinds::Secret;
+pub use settings::{
+    DECLARED, DEFAULTS, Declarations, Defaults, SETTINGS, Setting, Settings, markdown_table,
+};
 
-/// The resolved configuration of `modelhost serve`.
-#[derive(Clone, PartialEq)]
+/// The resolved configuration of `modelhost serve`. `Debug` shows every field except the
+/// monitoring token's value ([`Secret`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub model_name: String,
     pub log_level: String,
@@ -31,7 +44,7 @@ pub struct Config {
     /// A read-only registry whose model is copied into an empty `registry_dir` at startup
     /// (see [`crate::registry::seed`]); `None`: no seeding.
     pub seed_dir: Option<PathBuf>,
-    pub monitoring_token: Option<String>,
+    pub monitoring_token: Option<Secret>,
     pub wasm_timeout: Duration,
     pub wasm_memory_bytes: usize,
     pub max_concurrency: u32,
@@ -71,44 +84,6 @@ pub enum LogFormat {
     Auto,
     Json,
     Text,
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The monitoring token is a secret: show only whether it is set.
-        f.debug_struct("Config")
-            .field("model_name", &self.model_name)
-            .field("log_level", &self.log_level)
-            .field("log_format", &self.log_format)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("registry_dir", &self.registry_dir)
-            .field("registry_dir_is_default", &self.registry_dir_is_default)
-            .field("log_dir", &self.log_dir)
-            .field("seed_dir", &self.seed_dir)
-            .field(
-                "monitoring_token",
-                &self.monitoring_token.as_ref().map(|_| "<set>"),
-            )
-            .field("wasm_timeout", &self.wasm_timeout)
-            .field("wasm_memory_bytes", &self.wasm_memory_bytes)
-            .field("max_concurrency", &self.max_concurrency)
-            .field("poll_interval", &self.poll_interval)
-            .field("watch_events", &self.watch_events)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("request_timeout", &self.request_timeout)
-            .field("queue_timeout", &self.queue_timeout)
-            .field("max_batch_rows", &self.max_batch_rows)
-            .field("prediction_log", &self.prediction_log)
-            .field("log_max_bytes", &self.log_max_bytes)
-            .field("log_keep", &self.log_keep)
-            .field("drift_window", &self.drift_window)
-            .field("drift_z_threshold", &self.drift_z_threshold)
-            .field("drift_psi_threshold", &self.drift_psi_threshold)
-            .field("shutdown_delay", &self.shutdown_delay)
-            .field("drain_timeout", &self.drain_timeout)
-            .finish()
-    }
 }
 
 impl Config {
@@ -175,199 +150,59 @@ pub enum ConfigError {
     File { path: PathBuf, reason: String },
 }
 
-/// One setting: its names in each layer, default and help.
-pub struct Setting {
-    /// Key in the TOML file.
-    pub key: &'static str,
-    /// Environment variable.
-    pub env: &'static str,
-    /// Default value, as text (empty: unset).
-    pub default: &'static str,
-    /// What it does.
-    pub help: &'static str,
-    /// Whether the value is a secret, never to be printed.
-    pub secret: bool,
-}
-
-const fn setting(
-    key: &'static str,
-    env: &'static str,
-    default: &'static str,
-    help: &'static str,
-) -> Setting {
-    Setting {
-        key,
-        env,
-        default,
-        help,
-        secret: false,
-    }
-}
-
-/// Every setting `serve` reads, in the order `--help` lists them.
-pub const SETTINGS: &[Setting] = &[
-    setting(
-        "model_name",
-        "MODEL_NAME",
-        "churn",
-        "model to serve: REGISTRY_DIR/MODEL_NAME/model.wasm",
-    ),
-    setting(
-        "registry_dir",
-        "REGISTRY_DIR",
-        "./registry",
-        "directory holding one folder per model",
-    ),
-    setting(
-        "log_dir",
-        "LOG_DIR",
-        "./logs",
-        "directory for the prediction log",
-    ),
-    setting(
-        "seed_dir",
-        "MODELHOST_SEED_DIR",
-        "",
-        "registry to copy MODEL_NAME's model.wasm from at startup when REGISTRY_DIR has none (unset or empty: no seeding)",
-    ),
-    setting("host", "HOST", "0.0.0.0", "address to listen on"),
-    setting(
-        "port",
-        "PORT",
-        "8000",
-        "TCP port to listen on (0 picks a free one)",
-    ),
-    setting(
-        "log_level",
-        "LOG_LEVEL",
-        "info",
-        "log level or tracing filter directives (e.g. `info,modelhost=debug`)",
-    ),
-    setting(
-        "log_format",
-        "LOG_FORMAT",
-        "auto",
-        "log format: auto (JSON unless on a terminal), json or text",
-    ),
-    Setting {
-        key: "monitoring_token",
-        env: "MONITORING_TOKEN",
-        default: "",
-        help: "bearer token required by /metrics and /monitoring/* (unset: open)",
-        secret: true,
-    },
-    setting(
-        "monitoring_token_file",
-        "MONITORING_TOKEN_FILE",
-        "",
-        "file holding the bearer token for /metrics and /monitoring/*, read at startup (one trailing newline ignored), e.g. a mounted Secret; not together with MONITORING_TOKEN",
-    ),
-    setting(
-        "wasm_timeout_ms",
-        "MODELHOST_WASM_TIMEOUT_MS",
-        "50",
-        "time limit of one wasm call, in milliseconds",
-    ),
-    setting(
-        "wasm_memory_mib",
-        "MODELHOST_WASM_MEMORY_MIB",
-        "64",
-        "memory limit of one wasm instance, in MiB",
-    ),
-    setting(
-        "max_concurrency",
-        "MODELHOST_MAX_CONCURRENCY",
-        "64",
-        "wasm calls that may run at once",
-    ),
-    setting(
-        "poll_interval_ms",
-        "MODELHOST_POLL_INTERVAL_MS",
-        "2000",
-        "how often the registry is polled for a new model, in milliseconds",
-    ),
-    setting(
-        "watch_events",
-        "MODELHOST_WATCH_EVENTS",
-        "true",
-        "also watch the model folder for file-system events: true, or false to poll only",
-    ),
-    setting(
-        "max_body_bytes",
-        "MODELHOST_MAX_BODY_BYTES",
-        "1048576",
-        "largest accepted request body, in bytes",
-    ),
-    setting(
-        "request_timeout_ms",
-        "MODELHOST_REQUEST_TIMEOUT_MS",
-        "10000",
-        "longest one HTTP request may take (body, queue and model call) before it is answered 408, in milliseconds",
-    ),
-    setting(
-        "queue_timeout_ms",
-        "MODELHOST_QUEUE_TIMEOUT_MS",
-        "1000",
-        "longest a prediction waits for a free wasm slot before it is answered 503 with Retry-After, in milliseconds (0: at once)",
-    ),
-    setting(
-        "max_batch_rows",
-        "MODELHOST_MAX_BATCH_ROWS",
-        "1000",
-        "most rows one batch request may hold (POST /predict with instances, v2 infer)",
-    ),
-    setting(
-        "prediction_log",
-        "MODELHOST_PREDICTION_LOG",
-        "true",
-        "append one JSON line per answered prediction to LOG_DIR/predictions.log: true or false",
-    ),
-    setting(
-        "log_max_mib",
-        "MODELHOST_LOG_MAX_MIB",
-        "50",
-        "rotate the prediction log when it would grow past this many MiB",
-    ),
-    setting(
-        "log_keep",
-        "MODELHOST_LOG_KEEP",
-        "5",
-        "rotated prediction logs kept (predictions.log.1 ... .N)",
-    ),
-    setting(
-        "drift_window",
-        "MODELHOST_DRIFT_WINDOW",
-        "200",
-        "predictions the live drift report (/monitoring/drift) looks at",
-    ),
-    setting(
-        "drift_z_threshold",
-        "MODELHOST_DRIFT_Z_THRESHOLD",
-        "2.5",
-        "z = |mean_recent - mean_train| / std_train at or above which a numeric feature alerts",
-    ),
-    setting(
-        "drift_psi_threshold",
-        "MODELHOST_DRIFT_PSI_THRESHOLD",
-        "0.2",
-        "population stability index at or above which a categorical feature alerts",
-    ),
-    setting(
-        "shutdown_delay_ms",
-        "MODELHOST_SHUTDOWN_DELAY_MS",
-        "3000",
-        "on SIGTERM, milliseconds /ready answers 503 before the listener closes",
-    ),
-    setting(
-        "drain_timeout_ms",
-        "MODELHOST_DRAIN_TIMEOUT_MS",
-        "20000",
-        "on SIGTERM, milliseconds in-flight requests get to finish after the listener closed",
-    ),
-];
-
 /// Values given as flags, by TOML key. Flags win over everything else.
 pub type Flags = BTreeMap<&'static str, String>;
+
+/// The layers a setting can come from, highest first: flags, environment, TOML file.
+struct Sources<'a> {
+    flags: &'a Flags,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    file: BTreeMap<String, String>,
+}
+
+/// A setting's text, and where it came from (for messages).
+struct Raw {
+    value: String,
+    source: String,
+    /// False when the default applies.
+    set: bool,
+}
+
+impl Sources<'_> {
+    /// `setting`'s text from the highest layer that sets it, else its default.
+    fn raw(&self, setting: &Setting) -> Raw {
+        let (value, source, set) = if let Some(v) = self.flags.get(setting.key) {
+            (v.clone(), setting.flag(), true)
+        } else if let Some(v) = (self.env)(setting.env) {
+            (v, setting.env.to_string(), true)
+        } else if let Some(v) = self.file.get(setting.key) {
+            (v.clone(), setting.key.to_string(), true)
+        } else {
+            (setting.default.to_string(), setting.key.to_string(), false)
+        };
+        Raw { value, source, set }
+    }
+
+    /// `setting`'s value, parsed as a `K`; an error names where the value came from and,
+    /// unless it is a secret, the value.
+    fn parse<K: Kind>(&self, setting: &Setting) -> Result<K::Value, ConfigError> {
+        let Raw { value, source, .. } = self.raw(setting);
+        K::parse(&value).map_err(|reason| {
+            if K::SECRET {
+                ConfigError::InvalidSecret {
+                    key: source,
+                    reason,
+                }
+            } else {
+                ConfigError::Invalid {
+                    key: source,
+                    value,
+                    reason,
+                }
+            }
+        })
+    }
+}
 
 /// Resolves the configuration from a TOML file (if any), an environment lookup, and flags.
 pub fn resolve(
@@ -379,164 +214,50 @@ pub fn resolve(
         Some(path) => read_toml(path)?,
         None => BTreeMap::new(),
     };
-    let is_default = |s: &Setting| {
-        !flags.contains_key(s.key) && env(s.env).is_none() && !file.contains_key(s.key)
-    };
-    let raw = |s: &Setting| -> (String, String) {
-        // (value, where it came from, for messages)
-        if let Some(v) = flags.get(s.key) {
-            return (v.clone(), format!("--{}", s.key.replace('_', "-")));
-        }
-        if let Some(v) = env(s.env) {
-            return (v, s.env.to_string());
-        }
-        if let Some(v) = file.get(s.key) {
-            return (v.clone(), s.key.to_string());
-        }
-        (s.default.to_string(), s.key.to_string())
-    };
-    let mut values = BTreeMap::new();
-    for s in SETTINGS {
-        values.insert(s.key, raw(s));
-    }
-    let get = |key: &str| values[key].clone();
-    let invalid = |key: &str, reason: &str| {
-        let (value, source) = get(key);
-        let secret = SETTINGS.iter().any(|s| s.key == key && s.secret);
-        if secret {
-            ConfigError::InvalidSecret {
-                key: source,
-                reason: reason.to_string(),
-            }
-        } else {
-            ConfigError::Invalid {
-                key: source,
-                value,
-                reason: reason.to_string(),
-            }
-        }
-    };
-    let int = |key: &str, min: u64, max: u64| -> Result<u64, ConfigError> {
-        let (value, _) = get(key);
-        match value.trim().parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(invalid(
-                key,
-                &format!("expected a whole number from {min} to {max}"),
-            )),
-        }
-    };
-
-    let boolean = |key: &str| -> Result<bool, ConfigError> {
-        match get(key).0.trim().to_ascii_lowercase().as_str() {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(invalid(key, "expected true or false")),
-        }
-    };
-    let positive = |key: &str| -> Result<f64, ConfigError> {
-        match get(key).0.trim().parse::<f64>() {
-            Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-            _ => Err(invalid(key, "expected a positive number")),
-        }
-    };
-
-    let model_name = get("model_name").0;
-    if model_name.is_empty()
-        || model_name.len() > 128
-        || !model_name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        || model_name.starts_with('.')
-    {
-        return Err(invalid(
-            "model_name",
-            "expected 1-128 characters of letters, digits, '-', '_' or '.', not starting with '.'",
-        ));
-    }
-    let log_level = get("log_level").0;
-    if !valid_log_filter(&log_level) {
-        return Err(invalid(
-            "log_level",
-            "expected trace, debug, info, warn, error, or tracing filter directives",
-        ));
-    }
-    let log_format = match get("log_format").0.to_ascii_lowercase().as_str() {
-        "auto" => LogFormat::Auto,
-        "json" => LogFormat::Json,
-        "text" => LogFormat::Text,
-        _ => return Err(invalid("log_format", "expected auto, json or text")),
-    };
-    let host = get("host").0.trim().parse::<IpAddr>().map_err(|_| {
-        invalid(
-            "host",
-            "expected an IP address such as 0.0.0.0 or 127.0.0.1",
-        )
-    })?;
-    let port = int("port", 0, 65535)? as u16;
-    let dir = |key: &str| -> Result<PathBuf, ConfigError> {
-        let (value, _) = get(key);
-        if value.trim().is_empty() {
-            Err(invalid(key, "expected a directory path"))
-        } else {
-            Ok(PathBuf::from(value))
-        }
-    };
-    let registry_dir = dir("registry_dir")?;
-    let registry_dir_is_default = SETTINGS
-        .iter()
-        .find(|s| s.key == "registry_dir")
-        .is_some_and(is_default);
-    let log_dir = dir("log_dir")?;
-    let seed_dir = Some(get("seed_dir").0)
-        .filter(|d| !d.trim().is_empty())
-        .map(PathBuf::from);
-    let monitoring_token = Some(get("monitoring_token").0).filter(|t| !t.is_empty());
-    if let Some(token) = &monitoring_token
-        && let Err(reason) = check_token(token)
-    {
-        return Err(invalid("monitoring_token", reason));
-    }
-    let (token_file, token_file_source) = get("monitoring_token_file");
-    let monitoring_token = match (monitoring_token, token_file.trim().is_empty()) {
-        (token, true) => token,
-        (Some(_), false) => {
+    let sources = Sources { flags, env, file };
+    let s = Settings::parse(&sources)?;
+    let token_file = &DECLARED.monitoring_token_file;
+    let monitoring_token = match (s.monitoring_token, s.monitoring_token_file) {
+        (token, None) => token,
+        (Some(_), Some(_)) => {
             return Err(ConfigError::Conflict {
-                first: get("monitoring_token").1,
-                second: token_file_source,
+                first: sources.raw(&DECLARED.monitoring_token).source,
+                second: sources.raw(token_file).source,
             });
         }
-        (None, false) => Some(read_token_file(&token_file_source, Path::new(&token_file))?),
+        (None, Some(path)) => Some(Secret(read_token_file(
+            &sources.raw(token_file).source,
+            &path,
+        )?)),
     };
-
     Ok(Config {
-        model_name,
-        log_level,
-        log_format,
-        host,
-        port,
-        registry_dir,
-        registry_dir_is_default,
-        log_dir,
-        seed_dir,
+        model_name: s.model_name,
+        log_level: s.log_level,
+        log_format: s.log_format,
+        host: s.host,
+        port: s.port as u16,
+        registry_dir: s.registry_dir,
+        registry_dir_is_default: !sources.raw(&DECLARED.registry_dir).set,
+        log_dir: s.log_dir,
+        seed_dir: s.seed_dir,
         monitoring_token,
-        wasm_timeout: Duration::from_millis(int("wasm_timeout_ms", 1, 60_000)?),
-        wasm_memory_bytes: (int("wasm_memory_mib", 1, 4095)? as usize) << 20,
-        max_concurrency: int("max_concurrency", 1, 10_000)? as u32,
-        poll_interval: Duration::from_millis(int("poll_interval_ms", 100, 3_600_000)?),
-        watch_events: boolean("watch_events")?,
-        max_body_bytes: int("max_body_bytes", 1024, 1 << 30)? as usize,
-        request_timeout: Duration::from_millis(int("request_timeout_ms", 1, 3_600_000)?),
-        queue_timeout: Duration::from_millis(int("queue_timeout_ms", 0, 600_000)?),
-        max_batch_rows: int("max_batch_rows", 1, 100_000)? as usize,
-        prediction_log: boolean("prediction_log")?,
-        log_max_bytes: int("log_max_mib", 1, 1 << 20)? << 20,
-        log_keep: int("log_keep", 0, 1000)? as u32,
-        drift_window: int("drift_window", 1, 1_000_000)? as usize,
-        drift_z_threshold: positive("drift_z_threshold")?,
-        drift_psi_threshold: positive("drift_psi_threshold")?,
-        shutdown_delay: Duration::from_millis(int("shutdown_delay_ms", 0, 600_000)?),
-        drain_timeout: Duration::from_millis(int("drain_timeout_ms", 0, 600_000)?),
+        wasm_timeout: Duration::from_millis(s.wasm_timeout_ms),
+        wasm_memory_bytes: (s.wasm_memory_mib as usize) << 20,
+        max_concurrency: s.max_concurrency as u32,
+        poll_interval: Duration::from_millis(s.poll_interval_ms),
+        watch_events: s.watch_events,
+        max_body_bytes: s.max_body_bytes as usize,
+        request_timeout: Duration::from_millis(s.request_timeout_ms),
+        queue_timeout: Duration::from_millis(s.queue_timeout_ms),
+        max_batch_rows: s.max_batch_rows as usize,
+        prediction_log: s.prediction_log,
+        log_max_bytes: s.log_max_mib << 20,
+        log_keep: s.log_keep as u32,
+        drift_window: s.drift_window as usize,
+        drift_z_threshold: s.drift_z_threshold,
+        drift_psi_threshold: s.drift_psi_threshold,
+        shutdown_delay: Duration::from_millis(s.shutdown_delay_ms),
+        drain_timeout: Duration::from_millis(s.drain_timeout_ms),
     })
 }
 

@@ -12,10 +12,10 @@
 //!   executor every model call runs on.
 //! - [`http`]: router, handlers, JSON errors. Knows nothing of wasmtime.
 //! - [`serve`]: wires the above into a running server.
-//! - [`inspect`]: checks an artifact without serving it.
-//! - [`training`]: `modelhost train`: the lab's pipeline, ending in a published artifact.
-//! - [`commands`]: `rollback`, `versions`, `publish` (registry upkeep) and `predict` (batch
-//!   scoring through the same sandbox).
+//! - [`commands`]: every subcommand besides `serve`: `train` (the lab's pipeline, ending in a
+//!   published artifact), `inspect` (checks an artifact without serving it), `rollback`,
+//!   `versions`, `publish` (registry upkeep), `predict` (batch scoring through the same sandbox)
+//!   and `drift`.
 //! - [`telemetry`]: logging setup.
 //! - [`error`]: how an error and its causes are printed, once each.
 //! - [`output`]: standard output that ends quietly when its reader goes away.
@@ -26,25 +26,10 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod http;
-pub mod inspect;
 pub mod model;
 pub mod output;
 pub mod registry;
 pub mod runtime;
 pub mod serve;
 pub mod telemetry;
-pub mod training;
 pub mod watch;
-
-/// Exit status for a bad configuration or command line (EX_USAGE).
-pub const EXIT_CONFIG: i32 = 64;
-
-/// Exit status when an input file is unreadable or invalid: training data failing a check, a
-/// model refused by `publish` or `predict`, invalid rows in a batch (EX_DATAERR).
-pub const EXIT_DATA: u8 = 65;
-
-/// Exit status of `train` when the gate refused the model (recorded, not promoted).
-pub const EXIT_GATE_REFUSED: u8 = 3;
-
-/// Exit status of `modelhost drift` when drift was found.
-pub const EXIT_DRIFT: u8 = 3;

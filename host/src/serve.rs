@@ -154,7 +154,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
             z: config.drift_z_threshold,
             psi: config.drift_psi_threshold,
         },
-        monitoring_token: config.monitoring_token.clone(),
+        monitoring_token: config.monitoring_token.as_deref().map(str::to_owned),
     };
     let state = AppState::new(
         active.clone(),

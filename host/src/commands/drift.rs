@@ -129,6 +129,16 @@ fn log_files_in(path: &Path) -> Result<Vec<PathBuf>, CommandError> {
     Ok(files)
 }
 
+impl super::Report for DriftSummary {
+    fn exit(&self) -> super::Exit {
+        if self.report.drift {
+            super::Exit::Drift
+        } else {
+            super::Exit::Success
+        }
+    }
+}
+
 impl fmt::Display for DriftSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let report = &self.report;

@@ -1,7 +1,7 @@
 //! `modelhost predict`: batch scoring of a CSV or JSONL file through the same sandbox, checks
 //! and request validation as `POST /predict`.
 //!
-//! The model is checked like `inspect` ([`check_file`](crate::inspect::check_file)). Rows are
+//! The model is checked like `inspect` ([`check_file`](crate::commands::inspect::check_file)). Rows are
 //! read one at a time (see [`rows`]), validated with [`prepare_row`], and scored [`BATCH_ROWS`] at a time with one
 //! model call per batch, run as the server runs its calls: on a call thread of an [`Executor`]
 //! (one thread, as a batch waits for its answer before the next is read). Every input row gives exactly one output line, in input
@@ -92,6 +92,23 @@ impl fmt::Display for PredictSummary {
             }
         }
         Ok(())
+    }
+}
+
+impl super::Report for PredictSummary {
+    /// Any invalid row is a data error: every line was written, the errors are listed.
+    fn exit(&self) -> super::Exit {
+        if self.failed == 0 {
+            super::Exit::Success
+        } else {
+            super::Exit::Data
+        }
+    }
+
+    /// Standard output holds the scored lines, so the summary goes to standard error.
+    fn print(&self, _json: bool) -> Result<super::Exit, CommandError> {
+        crate::output::eprint_line(&format!("modelhost: {self}"));
+        Ok(self.exit())
     }
 }
 

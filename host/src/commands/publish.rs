@@ -1,7 +1,7 @@
 //! `modelhost publish FILE.wasm`: the safe way to drop in a model built elsewhere.
 //!
 //! The file is checked exactly as `inspect` checks it
-//! ([`check_file`](crate::inspect::check_file): ABI checks, compile, info document, self-test
+//! ([`check_file`](crate::commands::inspect::check_file): ABI checks, compile, info document, self-test
 //! in the sandbox), its `info.name` must be the model name,
 //! and its `info.version` must be usable as a file name and must not already name different
 //! bytes. Only then is anything written, in this order and each file crash-safely:
@@ -44,6 +44,8 @@ pub struct PublishReport {
     /// False when these exact bytes were already live (nothing was written).
     pub changed: bool,
 }
+
+impl super::Report for PublishReport {}
 
 impl fmt::Display for PublishReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

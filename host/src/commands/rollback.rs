@@ -42,6 +42,8 @@ pub struct RollbackReport {
     pub changed: bool,
 }
 
+impl super::Report for RollbackReport {}
+
 impl fmt::Display for RollbackReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.changed {

@@ -98,6 +98,8 @@ fn fill_rollback_metrics(target: &RegistryTarget, entries: &mut [HistoryEntry]) 
     }
 }
 
+impl super::Report for VersionsReport {}
+
 impl fmt::Display for VersionsReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.live {

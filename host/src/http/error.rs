@@ -95,21 +95,13 @@ fn body_error(rejection: BytesRejection, limit: Option<BodyLimit>) -> AppError {
     match limit {
         Some(BodyLimit(bytes)) => AppError::PayloadTooLarge(format!(
             "request body is too large: it exceeds the {bytes}-byte limit that {} sets",
-            max_body_setting()
+            crate::config::DECLARED.max_body_bytes.env
         )),
         None => AppError::PayloadTooLarge(format!(
             "request body is too large: {}",
             rejection.body_text()
         )),
     }
-}
-
-/// The environment variable of `max_body_bytes`, as the settings table declares it.
-fn max_body_setting() -> &'static str {
-    crate::config::SETTINGS
-        .iter()
-        .find(|setting| setting.key == "max_body_bytes")
-        .map_or("max_body_bytes", |setting| setting.env)
 }
 
 impl IntoResponse for AppError {

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, TryAcquireError};
 
 use super::{AppError, AppState};
+use crate::config::DEFAULTS;
 
 /// The edge's time limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +30,8 @@ pub struct EdgeLimits {
 impl Default for EdgeLimits {
     fn default() -> Self {
         EdgeLimits {
-            request_timeout: Duration::from_secs(10),
-            queue_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_millis(DEFAULTS.request_timeout_ms),
+            queue_timeout: Duration::from_millis(DEFAULTS.queue_timeout_ms),
         }
     }
 }

@@ -70,7 +70,7 @@ struct Shared {
 }
 
 /// Rows one batch request may hold unless [`AppState::with_max_batch_rows`] says otherwise.
-pub const DEFAULT_MAX_BATCH_ROWS: usize = 1000;
+pub const DEFAULT_MAX_BATCH_ROWS: usize = crate::config::DEFAULTS.max_batch_rows as usize;
 
 impl AppState {
     /// State for serving `model_name` from `registry_dir` with at most `max_concurrency`

@@ -13,10 +13,10 @@ use modelhost_abi::info::{FeatureKind, ModelInfo};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// Default window, z threshold and PSI threshold.
-pub const DEFAULT_WINDOW: usize = 200;
-pub const DEFAULT_Z_THRESHOLD: f64 = 2.5;
-pub const DEFAULT_PSI_THRESHOLD: f64 = 0.2;
+/// Default window, z threshold and PSI threshold: those of the server's settings.
+pub const DEFAULT_WINDOW: usize = crate::config::DEFAULTS.drift_window as usize;
+pub const DEFAULT_Z_THRESHOLD: f64 = crate::config::DEFAULTS.drift_z_threshold;
+pub const DEFAULT_PSI_THRESHOLD: f64 = crate::config::DEFAULTS.drift_psi_threshold;
 
 /// Floor for a frequency inside the PSI's logarithm, so a category absent on one side counts
 /// as a large shift instead of an infinity.

@@ -172,7 +172,7 @@ fn an_oversized_file_is_refused_before_it_is_read_whole() {
     let path = dir.path().join("model.wasm");
     let file = std::fs::File::create(&path).unwrap();
     file.set_len(64 << 20).unwrap();
-    let error = modelhost::inspect::check_file(&path, &runtime).unwrap_err();
+    let error = modelhost::commands::inspect::check_file(&path, &runtime).unwrap_err();
     assert!(
         error.to_string().contains("larger than 33554432 bytes"),
         "{error}"

@@ -40,3 +40,29 @@ fn the_configuration_table_gives_every_settings_env_flag_toml_key_and_default() 
         );
     }
 }
+
+#[test]
+fn the_configuration_table_is_the_one_the_declarations_generate() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let table = modelhost::config::markdown_table();
+    assert!(
+        readme.contains(&table),
+        "README.md's settings table differs from the declarations in host/src/config.rs; \
+         it should read:\n{table}"
+    );
+}
+
+#[test]
+fn the_exit_statuses_are_listed_in_the_readme_and_help() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let table = modelhost::commands::Exit::table();
+    assert!(
+        readme.contains(&table),
+        "README.md should list the exit statuses as:\n{table}"
+    );
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_modelhost"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains(&table));
+}

@@ -52,7 +52,7 @@ fn a_refused_run_of_the_live_bytes_keeps_their_record_and_tells_its_own_outcome(
         &registry,
         &["--synthetic", "1200", "--seed", "42", "--gate-f1", "0.99"],
     );
-    assert_eq!(run.code, Some(3), "{run:?}");
+    assert_eq!(run.code, Some(4), "{run:?}");
     let outcome = run.json();
     assert_eq!(outcome["version"], live_version.as_str(), "same bytes");
     assert_eq!(outcome["promoted"], false);
@@ -94,7 +94,7 @@ fn a_refused_run_of_the_live_bytes_keeps_their_record_and_tells_its_own_outcome(
         OsStr::new("--gate-f1"),
         OsStr::new("0.99"),
     ]);
-    assert_eq!(human.code, Some(3), "{human:?}");
+    assert_eq!(human.code, Some(4), "{human:?}");
     assert!(human.stdout.contains("already recorded"), "{human:?}");
     assert!(human.stdout.contains("live model unchanged"), "{human:?}");
     assert!(std::fs::read(&record_path).unwrap() == record_before);
@@ -273,7 +273,7 @@ fn a_registry_write_removes_stale_temp_files_and_nothing_else() {
         &registry,
         &["--synthetic", "300", "--seed", "5", "--gate-f1", "0.99"],
     );
-    assert_eq!(run.code, Some(3), "{run:?}");
+    assert_eq!(run.code, Some(4), "{run:?}");
     check_swept(&planted);
 }
 

@@ -100,7 +100,7 @@ pub fn train_refused(registry: &Path, seed: u64) -> String {
             "0.99",
         ],
     );
-    assert_eq!(run.code, Some(3), "{run:?}");
+    assert_eq!(run.code, Some(4), "{run:?}");
     run.json()["version"].as_str().unwrap().to_string()
 }
 
@@ -189,7 +189,7 @@ fn every_data_check_failure_exits_65_naming_the_column_and_writes_nothing() {
         &dir.path().join("other"),
         &["--data", good.to_str().unwrap()],
     );
-    assert!(matches!(run.code, Some(0 | 3)), "{run:?}");
+    assert!(matches!(run.code, Some(0 | 4)), "{run:?}");
 
     let cases: [(&str, Damage, &[&str]); 6] = [
         (
@@ -322,7 +322,7 @@ fn the_gate_promotes_a_passing_model_and_records_a_refused_one_without_promoting
         registry,
         &["--synthetic", "1200", "--seed", "7", "--gate-f1", "0.99"],
     );
-    assert_eq!(run.code, Some(3), "{run:?}");
+    assert_eq!(run.code, Some(4), "{run:?}");
     let refused = run.json();
     assert_eq!(refused["promoted"], false);
     assert_eq!(refused["gate"]["passed"], false);
@@ -357,7 +357,7 @@ fn run_human_refusal(registry: &Path) -> String {
         OsStr::new("--gate-f1"),
         OsStr::new("0.99"),
     ]);
-    assert_eq!(run.code, Some(3), "{run:?}");
+    assert_eq!(run.code, Some(4), "{run:?}");
     run.stdout
 }
 

@@ -72,8 +72,11 @@ async fn a_loop_on_some_inputs_fails_that_request_at_the_time_limit_and_no_other
             body["error"], "model call failed: exceeded the 1000 ms time limit",
             "{body}"
         );
+        // At least the limit; and interrupted rather than left to run: a call shared with an
+        // ordinary request fails as a group and is retried alone (twice the limit), and on a
+        // loaded machine the threads wait for a CPU, so the upper bound is generous.
         assert!(
-            took >= Duration::from_millis(1000) && took < Duration::from_secs(5),
+            took >= Duration::from_millis(1000) && took < Duration::from_secs(15),
             "interrupted after {took:?}"
         );
     }

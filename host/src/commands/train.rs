@@ -20,11 +20,17 @@ use modelhost_abi::params::FittedFeature as AbiFeature;
 use modelhost_train as mt;
 use serde::Serialize;
 
+use super::CommandError;
 use crate::artifact::build_artifact;
 use crate::model::{Model, sha256_hex};
 use crate::registry;
 use crate::registry::records::{HistoryEvent, Source, TrainRecord, VersionRecord, field};
 use crate::runtime::{Limits, Runtime};
+
+mod report;
+
+/// Rows the lab's generator makes unless `--synthetic N` says otherwise.
+pub const DEFAULT_SYNTHETIC_ROWS: usize = 1200;
 
 /// Where the training rows come from.
 #[derive(Debug, Clone)]
@@ -51,9 +57,11 @@ pub struct TrainOptions {
     pub export_data: Option<PathBuf>,
 }
 
-/// Why training stopped before anything was written.
+/// Why training stopped before anything was written. (`modelhost_train::TrainError` is the
+/// fitting crate's own, narrower error; this one is the whole run's, and becomes a
+/// [`CommandError`] at the command's edge.)
 #[derive(Debug, thiserror::Error)]
-pub enum TrainError {
+pub enum TrainFailure {
     #[error("data check failed: {0}")]
     Data(String),
     #[error("{0}")]
@@ -110,23 +118,23 @@ fn feature_range(rule: Option<&mt::FeatureRule>, range: Option<&mt::NumericRange
 fn load_data(
     options: &TrainOptions,
     path: &Path,
-) -> Result<(mt::Dataset, mt::DataSummary), TrainError> {
+) -> Result<(mt::Dataset, mt::DataSummary), TrainFailure> {
     let spec = &options.spec;
     let overrides = spec.kind_overrides();
     let mut raw = mt::read_csv(path, &spec.target, &overrides).map_err(|e| match e {
         // The spec's kinds are implied, not asked for: a column they name is simply missing.
         mt::DataError::UnknownOverride { column } if spec.feature(&column).is_some() => {
-            TrainError::Data(format!(
+            TrainFailure::Data(format!(
                 "{}: {}",
                 path.display(),
                 mt::DataError::MissingColumn { column }
             ))
         }
-        e => TrainError::Data(format!("{}: {e}", path.display())),
+        e => TrainFailure::Data(format!("{}: {e}", path.display())),
     })?;
     raw.columns.retain(|c| spec.feature(&c.name).is_some());
     let (mut data, summary) = mt::clean_and_check(raw, spec)
-        .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
+        .map_err(|e| TrainFailure::Data(format!("{}: {e}", path.display())))?;
     data.columns
         .sort_by_key(|c| spec.features.iter().position(|f| f.name == c.name));
     Ok((data, summary))
@@ -138,12 +146,12 @@ fn synthetic_data(
     spec: &mt::ModelSpec,
     n_rows: usize,
     seed: u64,
-) -> Result<mt::Dataset, TrainError> {
+) -> Result<mt::Dataset, TrainFailure> {
     let mut data = mt::synthetic_churn(n_rows, seed);
     let mut columns = Vec::with_capacity(spec.features.len());
     for feature in &spec.features {
         let Some(at) = data.columns.iter().position(|c| c.name == feature.name) else {
-            return Err(TrainError::Data(format!(
+            return Err(TrainFailure::Data(format!(
                 "--synthetic {n_rows}: the lab's generator makes {}, not the spec's feature `{}`",
                 data.names().join(", "),
                 feature.name
@@ -162,7 +170,7 @@ pub const MIN_ROWS: usize = 4;
 
 /// Runs the pipeline and publishes the result. Returns the outcome whether or not the gate
 /// passed; nothing is written when an error is returned.
-pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
+pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainFailure> {
     let (data, summary, holdout) = match &options.source {
         DataSource::Synthetic { n_rows } => {
             let data = synthetic_data(&options.spec, *n_rows, options.seed)?;
@@ -183,7 +191,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
             DataSource::Synthetic { n_rows } => format!("--synthetic {n_rows}"),
             DataSource::Csv { path, .. } => path.display().to_string(),
         };
-        return Err(TrainError::Data(format!(
+        return Err(TrainFailure::Data(format!(
             "{source}: {} too few to train and evaluate a model on; at least {MIN_ROWS} rows are needed",
             match data.n_rows() {
                 1 => "1 row is".to_string(),
@@ -193,7 +201,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     }
     if let Some(path) = &options.export_data {
         mt::write_csv(&data, &options.spec.target, path)
-            .map_err(|e| TrainError::Data(format!("cannot export to {}: {e}", path.display())))?;
+            .map_err(|e| TrainFailure::Data(format!("cannot export to {}: {e}", path.display())))?;
     }
     let (train_rows, test_rows) = match holdout {
         Some(test) => (data.clone(), test),
@@ -203,13 +211,13 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         }
     };
     if train_rows.target.iter().all(|t| *t == train_rows.target[0]) {
-        return Err(TrainError::Data(format!(
+        return Err(TrainFailure::Data(format!(
             "the target column `{}` has only one class in the training rows",
             options.spec.target
         )));
     }
     let (fitted, metrics, threshold) = mt::run_pipeline(&train_rows, &test_rows, 1.0)
-        .map_err(|e| TrainError::Fit(e.to_string()))?;
+        .map_err(|e| TrainFailure::Fit(e.to_string()))?;
     let stats = mt::DatasetStats::from_dataset(&train_rows);
 
     let mut info = model_info(options, &fitted, &metrics, threshold, &stats);
@@ -218,17 +226,17 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     // The version is derived from everything the artifact says, so it is stable across runs.
     info.version = "pending".to_string();
     let provisional = build_artifact(&info, intercept, &features, &golden)
-        .map_err(|e| TrainError::Artifact(e.to_string()))?;
+        .map_err(|e| TrainFailure::Artifact(e.to_string()))?;
     info.version = format!("v{}", &sha256_hex(&provisional)[..12]);
     let bytes = build_artifact(&info, intercept, &features, &golden)
-        .map_err(|e| TrainError::Artifact(e.to_string()))?;
+        .map_err(|e| TrainFailure::Artifact(e.to_string()))?;
     let sha256 = sha256_hex(&bytes);
 
     // Check it exactly as a server would before anything reaches the registry.
     let runtime =
-        Runtime::new(Limits::default()).map_err(|e| TrainError::Artifact(e.to_string()))?;
+        Runtime::new(Limits::default()).map_err(|e| TrainFailure::Artifact(e.to_string()))?;
     Model::load(&runtime, &bytes, PathBuf::from("candidate.wasm"))
-        .map_err(|e| TrainError::Artifact(e.to_string()))?;
+        .map_err(|e| TrainFailure::Artifact(e.to_string()))?;
 
     let f1_min = options.spec.gate.f1_min;
     let gate = Gate {
@@ -371,7 +379,7 @@ fn publish_run(
     options: &TrainOptions,
     outcome: &TrainOutcome,
     bytes: &[u8],
-) -> Result<registry::Stored, TrainError> {
+) -> Result<registry::Stored, TrainFailure> {
     let trained_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let source = match &options.source {
         DataSource::Synthetic { n_rows } => Source::Synthetic { synthetic: *n_rows },
@@ -410,5 +418,16 @@ fn publish_run(
             promote: outcome.promoted,
         },
     )
-    .map_err(|(path, error)| TrainError::Io { path, error })
+    .map_err(|(path, error)| TrainFailure::Io { path, error })
+}
+
+impl From<TrainFailure> for CommandError {
+    /// A data check is a data error (exit 65); everything else is a failure (exit 1). The
+    /// message is kept as it is.
+    fn from(e: TrainFailure) -> Self {
+        match e {
+            TrainFailure::Data(_) => CommandError::Data(e.to_string()),
+            _ => CommandError::Failed(e.to_string()),
+        }
+    }
 }
