@@ -224,8 +224,8 @@ impl VersionHistory {
 /// One history line: a training run, a publish, a rollback or a seed.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"line": 1, "event": "train", "version": "v2eea169a56b4",
-    "sha256": "664ec872d6cc16908b9f65f2f2520cd4402d7dc254eea9c16a720731efbefbae",
-    "at": "2026-11-26T01:14:40Z", "promoted": true, "gate_passed": true, "f1": 0.7128712871287128,
+    "sha256": "b4c1ee795aa37c89e7b93c2e07ae80a348cc03ed3c193d27495d57ae421164ed",
+    "at": "2026-12-02T01:06:11Z", "promoted": true, "gate_passed": true, "f1": 0.7128712871287128,
     "roc_auc": 0.6762791941522553, "from": null}))]
 pub struct HistoryRow {
     /// 1-based line number in `history.jsonl`.
