@@ -279,7 +279,7 @@ if (CPU) {
                 try {
                     server.run("train", "--synthetic", "600", "--seed", "11", "--gate-f1", "0.99");
                 } catch (refused) {
-                    assert.equal(refused.status, 3, "the gate refuses");
+                    assert.equal(refused.status, 4, "the gate refuses (exit status 4)");
                 }
                 server.run("rollback");
                 await until("the rollback", async () => (await text(page, "#serving")).includes(model.version));
