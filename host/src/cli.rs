@@ -11,11 +11,11 @@ use crate::commands::predict::PredictOptions;
 use crate::commands::publish::PublishOptions;
 use crate::commands::rollback::RollbackOptions;
 use crate::commands::train::{DEFAULT_SYNTHETIC_ROWS, DataSource, TrainOptions};
-use modelhost_train::{ModelSpec, SpecOverrides};
 use crate::commands::{CommandError, Exit, RegistryTarget};
 use crate::config::kinds::{Kind, Positive};
 use crate::config::{DECLARED, Flags, SETTINGS};
 use crate::telemetry::drift::Thresholds;
+use modelhost_train::{ModelSpec, SpecOverrides};
 
 /// Serve machine-learning models compiled to WebAssembly.
 ///
