@@ -43,11 +43,12 @@ async fn a_loop_on_some_inputs_fails_that_request_at_the_time_limit_and_no_other
     // Requests queued at the same moment share one call (see model/executor.rs). On a loaded
     // machine the first ordinary request can be queued before a call thread took the looping
     // one, share its call and come back only after it: that round shows nothing about the
-    // others, so it is played again (at most three rounds). Only answers that came back while
+    // others, so it is played again (at most five rounds). Only answers that came back while
     // the loop was still running count.
     let mut rounds = 0;
+    let mut timeouts = 0;
     let mut answered_meanwhile = 0;
-    while answered_meanwhile < 3 && rounds < 3 {
+    while answered_meanwhile < 3 && rounds < 5 {
         rounds += 1;
         let looping = {
             let url = url.clone();
@@ -67,6 +68,14 @@ async fn a_loop_on_some_inputs_fails_that_request_at_the_time_limit_and_no_other
             }
         }
         let ((status, body), took) = looping.await.unwrap();
+        if status == StatusCode::OK && body["probability"] == 0.25 {
+            // The fixture looks only at a call's first row: queued just behind an ordinary
+            // request, the looping row was the second row of their shared call, which did not
+            // loop. That round shows nothing; it is played again.
+            answered_meanwhile = 0;
+            continue;
+        }
+        timeouts += 1;
         assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
         assert_eq!(
             body["error"], "model call failed: exceeded the 1000 ms time limit",
@@ -86,7 +95,7 @@ async fn a_loop_on_some_inputs_fails_that_request_at_the_time_limit_and_no_other
     );
     assert_eq!(
         metric(&url, "modelhost_wasm_call_errors_total{reason=\"timeout\"}").await,
-        rounds as f64
+        timeouts as f64
     );
     server.shutdown().await.unwrap();
 }
