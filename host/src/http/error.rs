@@ -81,15 +81,20 @@ fn body_error(rejection: BytesRejection, limit: Option<BodyLimit>) -> AppError {
         return AppError::BadRequest(rejection.body_text());
     }
     match limit {
-        Some(BodyLimit(bytes)) => AppError::PayloadTooLarge(format!(
-            "request body is too large: it exceeds the {bytes}-byte limit that {} sets",
-            max_body_setting()
-        )),
+        Some(BodyLimit(bytes)) => AppError::PayloadTooLarge(body_too_large(bytes)),
         None => AppError::PayloadTooLarge(format!(
             "request body is too large: {}",
             rejection.body_text()
         )),
     }
+}
+
+/// What a body over the `bytes` limit is told, whichever protocol carried it.
+pub(super) fn body_too_large(bytes: usize) -> String {
+    format!(
+        "request body is too large: it exceeds the {bytes}-byte limit that {} sets",
+        max_body_setting()
+    )
 }
 
 /// The environment variable of `max_body_bytes`, as the settings table declares it.

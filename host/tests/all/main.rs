@@ -4,6 +4,7 @@ mod abi;
 mod cli;
 mod common;
 mod fuzz;
+mod grpc;
 mod hostile;
 mod http;
 mod k8s;
