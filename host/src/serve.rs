@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::http::{AppState, EdgeLimits, Observers, app};
+use crate::http::{AppState, EdgeLimits, Observers, app_with_grpc};
 use crate::model::ActiveModel;
 use crate::model::executor::{self, Executor};
 use crate::runtime::Runtime;
@@ -169,7 +169,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
         request_timeout: config.request_timeout,
         queue_timeout: config.queue_timeout,
     });
-    let router = app(state.clone(), config.max_body_bytes);
+    let router = app_with_grpc(state.clone(), config.max_body_bytes);
     let http = tokio::spawn(
         axum::serve(listener, router)
             .with_graceful_shutdown(stopped(stop_rx.clone()))

@@ -93,15 +93,20 @@ fn body_error(rejection: BytesRejection, limit: Option<BodyLimit>) -> AppError {
         return AppError::BadRequest(rejection.body_text());
     }
     match limit {
-        Some(BodyLimit(bytes)) => AppError::PayloadTooLarge(format!(
-            "request body is too large: it exceeds the {bytes}-byte limit that {} sets",
-            crate::config::DECLARED.max_body_bytes.env
-        )),
+        Some(BodyLimit(bytes)) => AppError::PayloadTooLarge(body_too_large(bytes)),
         None => AppError::PayloadTooLarge(format!(
             "request body is too large: {}",
             rejection.body_text()
         )),
     }
+}
+
+/// What a body over the `bytes` limit is told, whichever protocol carried it.
+pub(super) fn body_too_large(bytes: usize) -> String {
+    format!(
+        "request body is too large: it exceeds the {bytes}-byte limit that {} sets",
+        crate::config::DECLARED.max_body_bytes.env
+    )
 }
 
 impl IntoResponse for AppError {

@@ -10,6 +10,7 @@ mod batch;
 mod bodies;
 mod console;
 mod error;
+pub mod grpc;
 mod handlers;
 mod limits;
 mod monitoring;
@@ -66,6 +67,12 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
             observe::observe,
         ))
         .with_state(state)
+}
+
+/// What the port serves: [`app`], and the gRPC services beside it for requests that are gRPC
+/// calls ([`grpc`]).
+pub fn app_with_grpc(state: AppState, max_body_bytes: usize) -> Router {
+    grpc::with_grpc(app(state.clone(), max_body_bytes), state, max_body_bytes)
 }
 
 /// The Open Inference Protocol v2 routes; each model route also answers under

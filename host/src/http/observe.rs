@@ -75,6 +75,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     response
 }
 
-fn is_sane_id(id: &str) -> bool {
+/// Whether a caller's request id is one to adopt (1–128 visible ASCII characters).
+pub(super) fn is_sane_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
 }

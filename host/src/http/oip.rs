@@ -14,7 +14,7 @@
 //! on a requested output). Errors are `{"error": "..."}`: 400 for a bad request, 404 for an
 //! unknown model or version, 413 for a batch over `max_batch_rows`, 503 while nothing serves.
 
-mod tensor;
+pub(super) mod tensor;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,7 +31,7 @@ use serde_json::{Map, Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use self::tensor::Datatype;
-use super::batch::{RowError, check_batch_limit, score_rows, summary};
+use super::batch::{RowError, Scored, check_batch_limit, score_rows, summary};
 use super::error::Body;
 use super::observe::RequestId;
 use super::{AppError, AppState};
@@ -210,11 +210,18 @@ pub struct InferOutput {
 
 /// `GET /v2`: the server's name, version and protocol extensions.
 pub async fn server_metadata() -> Json<ServerMetadata> {
-    Json(ServerMetadata {
-        name: env!("CARGO_PKG_NAME").to_string(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        extensions: EXTENSIONS.iter().map(|e| e.to_string()).collect(),
-    })
+    Json(ServerMetadata::of_this_server())
+}
+
+impl ServerMetadata {
+    /// This server's name, version and extensions, whichever protocol asks.
+    pub(super) fn of_this_server() -> Self {
+        ServerMetadata {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            extensions: EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+        }
+    }
 }
 
 /// `GET /v2/health/live`: the process answers HTTP, like `/health`.
@@ -241,26 +248,33 @@ pub async fn model_metadata(
     model_ref: Result<Path<ModelRef>, PathRejection>,
 ) -> Result<Json<ModelMetadata>, AppError> {
     let model = serving(&state, &path(model_ref)?)?;
-    let info = model.info();
-    let tensor = |name: &str, datatype: &str| TensorMetadata {
-        name: name.to_string(),
-        datatype: datatype.to_string(),
-        shape: vec![-1],
-    };
-    Ok(Json(ModelMetadata {
-        name: state.model_name().to_string(),
-        versions: vec![model.version().to_string()],
-        platform: PLATFORM.to_string(),
-        inputs: info
-            .features
-            .iter()
-            .map(|f| tensor(&f.name, datatype_of(&f.kind)))
-            .collect(),
-        outputs: vec![
-            tensor(OUTPUT_PROBABILITY, "FP64"),
-            tensor(OUTPUT_PREDICTION, "INT64"),
-        ],
-    }))
+    Ok(Json(ModelMetadata::of(&state, &model)))
+}
+
+impl ModelMetadata {
+    /// The serving model's inputs (one per feature) and outputs, whichever protocol asks.
+    pub(super) fn of(state: &AppState, model: &Model) -> Self {
+        let info = model.info();
+        let tensor = |name: &str, datatype: &str| TensorMetadata {
+            name: name.to_string(),
+            datatype: datatype.to_string(),
+            shape: vec![-1],
+        };
+        ModelMetadata {
+            name: state.model_name().to_string(),
+            versions: vec![model.version().to_string()],
+            platform: PLATFORM.to_string(),
+            inputs: info
+                .features
+                .iter()
+                .map(|f| tensor(&f.name, datatype_of(&f.kind)))
+                .collect(),
+            outputs: vec![
+                tensor(OUTPUT_PROBABILITY, "FP64"),
+                tensor(OUTPUT_PREDICTION, "INT64"),
+            ],
+        }
+    }
 }
 
 /// `GET /v2/models/{name}[/versions/{version}]/ready`: 200 while it serves, 503 before.
@@ -316,47 +330,20 @@ pub async fn infer(
     }
     let wanted = wanted_outputs(&request)?;
 
-    let mut columns =
-        feature_columns(&model, &request, &mut binary).map_err(AppError::BadRequest)?;
+    let columns = feature_columns(&model, &request.inputs, |_, input, datatype| {
+        json_input_values(input, datatype, &mut binary)
+    })
+    .map_err(AppError::BadRequest)?;
     if !binary.is_empty() {
         return Err(AppError::BadRequest(format!(
             "{} bytes of binary data follow the inputs that no input claims",
             binary.len()
         )));
     }
-    let n_rows = columns.first().map_or(0, Vec::len);
-    if n_rows == 0 {
-        return Err(AppError::BadRequest("the inputs hold no rows".to_string()));
-    }
-    check_batch_limit(&state, "the request", n_rows)?;
-
     let base_id = AppState::chosen_request_id(request.id.clone(), request_id);
-    let info = model.info();
-    let mut rows = Vec::with_capacity(n_rows);
-    let mut problems = Vec::new();
-    for row in 0..n_rows {
-        let object: Map<String, Value> = info
-            .features
-            .iter()
-            .zip(columns.iter_mut())
-            // Each cell is used once: moved out, not copied.
-            .map(|(feature, column)| (feature.name.clone(), std::mem::take(&mut column[row])))
-            .collect();
-        match prepare_row(info, &object) {
-            Ok(prepared) => rows.push((format!("{base_id}/{row}"), prepared)),
-            Err(errors) => problems.extend(errors.into_iter().map(|e| RowError::field(row, e))),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(AppError::BadRequest(summary(&problems)));
-    }
-
-    let scored = score_rows(&state, &model, rows, started).await?;
-    let predictions: Vec<i64> = scored
-        .answers
-        .iter()
-        .map(|a| i64::from(a.prediction))
-        .collect();
+    let scored = score_columns(&state, &model, columns, &base_id, started).await?;
+    let n_rows = scored.probabilities.len();
+    let predictions = predictions(&scored);
     let mut outputs = Vec::with_capacity(wanted.len());
     let mut tail = Vec::new();
     for output in &wanted {
@@ -429,7 +416,7 @@ fn path(model_ref: Result<Path<ModelRef>, PathRejection>) -> Result<ModelRef, Ap
 
 /// The serving model, if `model_ref` names it: 404 for another name or version, 503 while
 /// nothing serves.
-fn serving(state: &AppState, model_ref: &ModelRef) -> Result<Arc<Model>, AppError> {
+pub(super) fn serving(state: &AppState, model_ref: &ModelRef) -> Result<Arc<Model>, AppError> {
     let served = state.model_name();
     if model_ref.name != *served {
         return Err(AppError::NotFound(format!(
@@ -473,9 +460,17 @@ fn split_body<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<(&'a [u8], &'a 
 }
 
 /// One output to send, and whether as bytes.
-struct Wanted {
-    name: &'static str,
-    binary: bool,
+pub(super) struct Wanted {
+    pub name: &'static str,
+    pub binary: bool,
+}
+
+/// One output a request names, as either protocol carries it: its name, whether it asks for
+/// the classification extension, and its own choice of bytes (an error for a malformed one).
+pub(super) struct OutputRequest<'a> {
+    pub name: &'a str,
+    pub classification: bool,
+    pub binary: Result<Option<bool>, AppError>,
 }
 
 fn wanted_outputs(request: &InferRequest) -> Result<Vec<Wanted>, AppError> {
@@ -491,7 +486,25 @@ fn wanted_outputs(request: &InferRequest) -> Result<Vec<Wanted>, AppError> {
         };
     let binary_default = flag(request.parameters.as_ref(), "binary_data_output")?.unwrap_or(false);
     let requested = request.outputs.as_deref().unwrap_or_default();
-    if requested.is_empty() {
+    choose_outputs(
+        requested.iter().map(|output| OutputRequest {
+            name: &output.name,
+            classification: output
+                .parameters
+                .as_ref()
+                .is_some_and(|p| p.contains_key("classification")),
+            binary: flag(output.parameters.as_ref(), "binary_data"),
+        }),
+        binary_default,
+    )
+}
+
+/// The outputs to send: every output when none is named, else the named ones, each once.
+pub(super) fn choose_outputs<'a>(
+    requested: impl ExactSizeIterator<Item = OutputRequest<'a>>,
+    binary_default: bool,
+) -> Result<Vec<Wanted>, AppError> {
+    if requested.len() == 0 {
         return Ok([OUTPUT_PROBABILITY, OUTPUT_PREDICTION]
             .into_iter()
             .map(|name| Wanted {
@@ -502,7 +515,7 @@ fn wanted_outputs(request: &InferRequest) -> Result<Vec<Wanted>, AppError> {
     }
     let mut wanted: Vec<Wanted> = Vec::with_capacity(requested.len());
     for output in requested {
-        let name = match output.name.as_str() {
+        let name = match output.name {
             OUTPUT_PROBABILITY => OUTPUT_PROBABILITY,
             OUTPUT_PREDICTION => OUTPUT_PREDICTION,
             other => {
@@ -516,27 +529,52 @@ fn wanted_outputs(request: &InferRequest) -> Result<Vec<Wanted>, AppError> {
                 "output `{name}` is requested twice"
             )));
         }
-        if output
-            .parameters
-            .as_ref()
-            .is_some_and(|p| p.contains_key("classification"))
-        {
+        if output.classification {
             return Err(AppError::BadRequest(format!(
                 "output `{name}`: the classification extension is not supported"
             )));
         }
-        let binary = flag(output.parameters.as_ref(), "binary_data")?.unwrap_or(binary_default);
+        let binary = output.binary?.unwrap_or(binary_default);
         wanted.push(Wanted { name, binary });
     }
     Ok(wanted)
 }
 
-/// One column of values per feature, in schema order, all of the same length. Consumes each
-/// binary input's bytes from `binary`, in input order.
-fn feature_columns(
+/// An input tensor's header, as either protocol carries it.
+pub(super) trait InputHeader {
+    fn name(&self) -> &str;
+    fn datatype(&self) -> &str;
+    fn shape(&self) -> &[i64];
+}
+
+/// Implements [`InputHeader`] for an input type with `name`, `datatype` and `shape` fields.
+macro_rules! input_header {
+    ($input:ty) => {
+        impl $crate::http::oip::InputHeader for $input {
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn datatype(&self) -> &str {
+                &self.datatype
+            }
+            fn shape(&self) -> &[i64] {
+                &self.shape
+            }
+        }
+    };
+}
+pub(super) use input_header;
+
+input_header!(InferInput);
+
+/// One column of values per feature, in schema order, all of the same length: each input is
+/// matched to its feature and its datatype and shape checked, then `read` gives its elements
+/// (called with the input's position among `inputs`, once its header is known to be sound).
+/// Both protocols decode through here, so their inputs are judged by the same rules and words.
+pub(super) fn feature_columns<I: InputHeader>(
     model: &Model,
-    request: &InferRequest,
-    binary: &mut &[u8],
+    inputs: &[I],
+    mut read: impl FnMut(usize, &I, Datatype) -> Result<Vec<Value>, String>,
 ) -> Result<Vec<Vec<Value>>, String> {
     let features = &model.info().features;
     let expected = || {
@@ -548,8 +586,8 @@ fn feature_columns(
     };
     let mut columns: Vec<Option<Vec<Value>>> = vec![None; features.len()];
     let mut batch: Option<(String, usize)> = None;
-    for input in &request.inputs {
-        let name = input.name.as_str();
+    for (position, input) in inputs.iter().enumerate() {
+        let name = input.name();
         let Some(index) = features.iter().position(|f| f.name == name) else {
             return Err(format!(
                 "unknown input `{name}`: the model's inputs are {}",
@@ -560,7 +598,7 @@ fn feature_columns(
             return Err(format!("input `{name}` is given twice"));
         }
         let datatype =
-            Datatype::parse(&input.datatype).map_err(|e| format!("input `{name}`: {e}"))?;
+            Datatype::parse(input.datatype()).map_err(|e| format!("input `{name}`: {e}"))?;
         let categorical = matches!(features[index].kind, FeatureKind::Categorical { .. });
         if categorical == datatype.is_numeric() {
             return Err(format!(
@@ -570,38 +608,16 @@ fn feature_columns(
                 } else {
                     "INT64 or FP64"
                 },
-                input.datatype
+                input.datatype()
             ));
         }
-        let n_rows = tensor::batch_size(name, &input.shape)?;
-        let values = match tensor::binary_data_size(name, input.parameters.as_ref())? {
-            Some(size) => {
-                if input.data.is_some() {
-                    return Err(format!(
-                        "input `{name}` has both `data` and `binary_data_size`"
-                    ));
-                }
-                if size > binary.len() {
-                    return Err(format!(
-                        "input `{name}` claims {size} bytes of binary data but {} remain",
-                        binary.len()
-                    ));
-                }
-                let (bytes, rest) = binary.split_at(size);
-                *binary = rest;
-                tensor::from_binary(name, datatype, bytes)?
-            }
-            None => {
-                let data = input.data.as_ref().ok_or_else(|| {
-                    format!("input `{name}` has neither `data` nor `binary_data_size`")
-                })?;
-                tensor::from_json(name, datatype, data)?
-            }
-        };
+        // Only checked here, never allocated from: the elements decide what is allocated.
+        let n_rows = tensor::batch_size(name, input.shape())?;
+        let values = read(position, input, datatype)?;
         if values.len() != n_rows {
             return Err(format!(
                 "input `{name}` has shape {:?} but {} elements",
-                input.shape,
+                input.shape(),
                 values.len()
             ));
         }
@@ -628,5 +644,85 @@ fn feature_columns(
                 )
             })
         })
+        .collect()
+}
+
+/// A JSON input's elements: its `data`, or its `binary_data_size` bytes taken from the front of
+/// `binary`.
+fn json_input_values(
+    input: &InferInput,
+    datatype: Datatype,
+    binary: &mut &[u8],
+) -> Result<Vec<Value>, String> {
+    let name = input.name.as_str();
+    match tensor::binary_data_size(name, input.parameters.as_ref())? {
+        Some(size) => {
+            if input.data.is_some() {
+                return Err(format!(
+                    "input `{name}` has both `data` and `binary_data_size`"
+                ));
+            }
+            if size > binary.len() {
+                return Err(format!(
+                    "input `{name}` claims {size} bytes of binary data but {} remain",
+                    binary.len()
+                ));
+            }
+            let (bytes, rest) = binary.split_at(size);
+            *binary = rest;
+            tensor::from_binary(name, datatype, bytes)
+        }
+        None => {
+            let data = input.data.as_ref().ok_or_else(|| {
+                format!("input `{name}` has neither `data` nor `binary_data_size`")
+            })?;
+            tensor::from_json(name, datatype, data)
+        }
+    }
+}
+
+/// Everything after decoding, for both protocols: the feature columns become rows, each checked
+/// by the schema `/predict` uses (400 naming every row and field at fault), the batch is bounded
+/// by `max_batch_rows` (413), scored in one model call, and every row recorded as `<id>/<row>`.
+pub(super) async fn score_columns(
+    state: &AppState,
+    model: &Arc<Model>,
+    mut columns: Vec<Vec<Value>>,
+    base_id: &str,
+    started: Instant,
+) -> Result<Scored, AppError> {
+    let n_rows = columns.first().map_or(0, Vec::len);
+    if n_rows == 0 {
+        return Err(AppError::BadRequest("the inputs hold no rows".to_string()));
+    }
+    check_batch_limit(state, "the request", n_rows)?;
+    let info = model.info();
+    let mut rows = Vec::with_capacity(n_rows);
+    let mut problems = Vec::new();
+    for row in 0..n_rows {
+        let object: Map<String, Value> = info
+            .features
+            .iter()
+            .zip(columns.iter_mut())
+            // Each cell is used once: moved out, not copied.
+            .map(|(feature, column)| (feature.name.clone(), std::mem::take(&mut column[row])))
+            .collect();
+        match prepare_row(info, &object) {
+            Ok(prepared) => rows.push((format!("{base_id}/{row}"), prepared)),
+            Err(errors) => problems.extend(errors.into_iter().map(|e| RowError::field(row, e))),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(AppError::BadRequest(summary(&problems)));
+    }
+    score_rows(state, model, rows, started).await
+}
+
+/// Each scored row's 0/1 decision, the `prediction` output.
+pub(super) fn predictions(scored: &Scored) -> Vec<i64> {
+    scored
+        .answers
+        .iter()
+        .map(|a| i64::from(a.prediction))
         .collect()
 }

@@ -7,6 +7,7 @@
 //! the end of this file.
 
 mod abi;
+mod grpc;
 
 use std::sync::{Arc, OnceLock};
 
@@ -192,35 +193,40 @@ proptest! {
     }
 }
 
+/// Handlers' state serving a churn model (`v-fuzz`), without a prediction log.
+pub(super) fn serving_state() -> AppState {
+    let active = Arc::new(ActiveModel::new());
+    let model = Model::load(
+        runtime(),
+        &churn_artifact("v-fuzz", 0.0),
+        "model.wasm".into(),
+    )
+    .unwrap();
+    active.install(Arc::new(model));
+    let observers = Observers::without_log();
+    let executor = Executor::start(call_threads(), Some(observers.metrics.clone())).unwrap();
+    AppState::new(
+        active,
+        "registry".into(),
+        "churn".into(),
+        4,
+        observers,
+        Arc::new(executor),
+    )
+}
+
+/// A single-threaded runtime to drive a router from a property.
+pub(super) fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A router serving a churn model, and the runtime to drive it.
 fn predict_route() -> &'static (tokio::runtime::Runtime, axum::Router) {
     static ROUTE: OnceLock<(tokio::runtime::Runtime, axum::Router)> = OnceLock::new();
-    ROUTE.get_or_init(|| {
-        let active = Arc::new(ActiveModel::new());
-        let model = Model::load(
-            runtime(),
-            &churn_artifact("v-fuzz", 0.0),
-            "model.wasm".into(),
-        )
-        .unwrap();
-        active.install(Arc::new(model));
-        let observers = Observers::without_log();
-        let executor = Executor::start(call_threads(), Some(observers.metrics.clone())).unwrap();
-        let state = AppState::new(
-            active,
-            "registry".into(),
-            "churn".into(),
-            4,
-            observers,
-            Arc::new(executor),
-        );
-        let router = app(state, 1 << 20);
-        let executor = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        (executor, router)
-    })
+    ROUTE.get_or_init(|| (tokio_runtime(), app(serving_state(), 1 << 20)))
 }
 
 proptest! {

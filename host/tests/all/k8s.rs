@@ -502,6 +502,11 @@ fn the_container_port_is_the_serve_port_and_the_service_targets_it() {
     let service_port = &service_ports[0];
     assert_eq!(service_port.port, 80);
     assert_eq!(service_port.node_port, Some(NODE_PORT));
+    // The port serves REST and gRPC, both over h2c (host/tests/all/grpc/infer.rs).
+    assert_eq!(
+        service_port.app_protocol.as_deref(),
+        Some("kubernetes.io/h2c")
+    );
     let target = match service_port.target_port.clone().unwrap() {
         IntOrString::Int(port) => port,
         IntOrString::String(name) => {

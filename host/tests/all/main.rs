@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod console;
 mod fuzz;
+mod grpc;
 mod hostile;
 mod http;
 mod k8s;

@@ -62,7 +62,7 @@ pub fn customers() -> Vec<Value> {
 }
 
 /// The v2 inputs for `rows`, one flat tensor per feature.
-fn infer_inputs(rows: &[Value]) -> Value {
+pub fn infer_inputs(rows: &[Value]) -> Value {
     let column = |name: &str| -> Vec<Value> { rows.iter().map(|r| r[name].clone()).collect() };
     let n = rows.len();
     json!([

@@ -164,6 +164,36 @@ pub fn from_binary(name: &str, datatype: Datatype, bytes: &[u8]) -> Result<Vec<V
         .collect()
 }
 
+/// Integer elements (gRPC's typed contents), as JSON numbers.
+pub fn from_integers<T: Into<Number>>(values: impl Iterator<Item = T>) -> Vec<Value> {
+    values.map(|x| Value::Number(x.into())).collect()
+}
+
+/// Floating-point elements (gRPC's typed contents), each required to be finite.
+pub fn from_floats(name: &str, values: impl Iterator<Item = f64>) -> Result<Vec<Value>, String> {
+    values
+        .enumerate()
+        .map(|(i, x)| finite(name, i, x).map(Value::Number))
+        .collect()
+}
+
+/// `BYTES` elements (gRPC's typed contents), each required to be UTF-8.
+pub fn from_byte_strings<'a>(
+    name: &str,
+    values: impl Iterator<Item = &'a [u8]>,
+) -> Result<Vec<Value>, String> {
+    values
+        .enumerate()
+        .map(|(i, bytes)| utf8(name, i, bytes))
+        .collect()
+}
+
+fn utf8(name: &str, i: usize, bytes: &[u8]) -> Result<Value, String> {
+    std::str::from_utf8(bytes)
+        .map(|text| Value::String(text.to_string()))
+        .map_err(|_| format!("input `{name}` element {i} is not valid UTF-8"))
+}
+
 fn finite(name: &str, i: usize, x: f64) -> Result<Number, String> {
     Number::from_f64(x).ok_or_else(|| format!("input `{name}` element {i} is not a finite number"))
 }
@@ -179,9 +209,7 @@ fn strings_from_binary(name: &str, mut bytes: &[u8]) -> Result<Vec<Value>, Strin
             return Err(truncated());
         }
         let (text, rest) = rest.split_at(len);
-        let text = std::str::from_utf8(text)
-            .map_err(|_| format!("input `{name}` element {i} is not valid UTF-8"))?;
-        values.push(Value::String(text.to_string()));
+        values.push(utf8(name, i, text)?);
         bytes = rest;
     }
     Ok(values)
