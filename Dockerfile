@@ -15,6 +15,7 @@ COPY train/Cargo.toml train/
 RUN mkdir -p host/src host/benches models-wasm/abi/src models-wasm/logreg/src train/src \
     && echo 'fn main() {}' > host/src/main.rs \
     && echo 'fn main() {}' > host/benches/predict.rs \
+    && echo 'fn main() {}' > host/benches/instance.rs \
     && touch host/src/lib.rs models-wasm/abi/src/lib.rs models-wasm/logreg/src/lib.rs train/src/lib.rs \
     && cargo build --release --locked -p modelhost \
     && rm -rf host/src host/benches models-wasm/abi/src models-wasm/logreg/src train/src

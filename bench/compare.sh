@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# modelhost against the Python peer (bench/peer: the lab's FastAPI + scikit-learn API), one after
-# the other on this machine, with the same request mix, concurrency and CPUs.
+# modelhost against the floor (bench/floor: the lab's /predict on the same Rust stack with the
+# model computed natively in the handler) and two Python peers (bench/peer: the lab's FastAPI +
+# scikit-learn API; bench/mlserver: MLServer's scikit-learn runtime on v2 infer), one after the
+# other on this machine, with the same request mix, concurrency and CPUs. modelhost is measured
+# twice: `/predict` (bench/predict.lua) and v2 infer (bench/infer.lua).
 #
 # Usage: bench/compare.sh [options]
+#   --quick             2 s warm-up, 5 s measured, 3 start -> ready runs (a rough look)
+#   --skip LIST         comma-separated runs to leave out: floor, infer, peer, mlserver
 #   --duration S        measured seconds of load per server (default 30)
 #   --warmup S          seconds of load before measuring (default 10)
 #   --connections N     wrk connections (default 32)
@@ -12,15 +17,18 @@
 #                       (default: number of server CPUs)
 #   --startup-runs N    start -> ready measurements per server (default 5)
 #   --modelhost PATH    use this modelhost binary instead of building one
+#   --floor PATH        use this floor binary instead of building one
 #   --registry DIR      registry modelhost serves `churn` from (default: the repo's registry/)
 #   --out DIR           where results go (default bench/results/<UTC timestamp>)
 #   -h, --help          this text
 #
-# Builds `cargo build --release -p modelhost` (CARGO_TARGET_DIR is honoured; default target/),
-# runs bench/peer/setup.sh if the peer's venv or model is missing, then for each server: start
-# -> ready (median of N), and one load run (warm-up, then the measured run) sampling the
-# server's process tree for CPU time and peak RSS/PSS. Prints the machine, the commands, and a
-# Markdown table with the ratios against the targets; keeps JSON and logs in --out.
+# Builds `cargo build --release -p modelhost` and the floor (its own workspace, its lockfile a
+# subset of the workspace's; CARGO_TARGET_DIR is honoured; default target/), runs
+# bench/peer/setup.sh and bench/mlserver/setup.sh if a venv or model is missing, then for each
+# server: start -> ready (median of N), and one load run (warm-up, then the measured run)
+# sampling the server's process tree for CPU time and peak RSS/PSS. Prints the machine, the
+# commands, a Markdown table of every run against the floor, and the modelhost / peer table
+# with the ratios against the targets; keeps JSON and logs in --out.
 # Needs: wrk, taskset, python3 (>= 3.9), curl, and cargo unless --modelhost is given.
 set -euo pipefail
 
@@ -35,10 +43,15 @@ client_cpus=""
 workers=""
 startup_runs=5
 modelhost_bin=""
+floor_bin=""
+skip=""
 registry=""
 out=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --quick) duration=5; warmup=2; startup_runs=3; shift ;;
+    --skip) skip=$2; shift 2 ;;
+    --floor) floor_bin=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
@@ -54,6 +67,8 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+skipped() { [[ ,$skip, == *,$1,* ]]; }
+
 need() {
   command -v "$1" >/dev/null 2>&1 || { echo "compare.sh: $1 is required: $2" >&2; exit 1; }
 }
@@ -61,7 +76,8 @@ need wrk "apt-get install wrk"
 need taskset "apt-get install util-linux"
 need python3 "install Python 3"
 need curl "apt-get install curl"
-[[ -n $modelhost_bin ]] || need cargo "install Rust (rustup), or pass --modelhost PATH"
+[[ -n $modelhost_bin && ( -n $floor_bin || $skip == *floor* ) ]] ||
+  need cargo "install Rust (rustup), or pass --modelhost PATH and --floor PATH"
 
 # CPU split: servers on the upper half, wrk and the harness on the lower half, so the load
 # generator does not take CPU from the server it measures.
@@ -117,11 +133,24 @@ if [[ -z $modelhost_bin ]]; then
 fi
 [[ -x $modelhost_bin ]] || { echo "compare.sh: no modelhost binary at $modelhost_bin" >&2; exit 1; }
 
+# --- floor ----------------------------------------------------------------------------------------
+if ! skipped floor && [[ -z $floor_bin ]]; then
+  target_dir=${CARGO_TARGET_DIR:-$repo/target}
+  echo "== building the floor (release, CARGO_TARGET_DIR=$target_dir)" >&2
+  (cd "$bench/floor" && CARGO_TARGET_DIR=$target_dir cargo build --release --locked) >&2
+  floor_bin=$target_dir/release/modelhost-floor
+fi
+
 # --- peer -----------------------------------------------------------------------------------------
 peer=$bench/peer
-if [[ ! -x $peer/.venv/bin/uvicorn || ! -f $peer/state/registry/current_model.txt ]]; then
+if ! skipped peer && [[ ! -x $peer/.venv/bin/uvicorn || ! -f $peer/state/registry/current_model.txt ]]; then
   echo "== setting up the Python peer (bench/peer/setup.sh)" >&2
   "$peer/setup.sh" >&2
+fi
+mlserver=$bench/mlserver
+if ! skipped mlserver && [[ ! -x $mlserver/.venv/bin/mlserver || ! -f $mlserver/state/models/churn/model.joblib ]]; then
+  echo "== setting up MLServer (bench/mlserver/setup.sh)" >&2
+  "$mlserver/setup.sh" >&2
 fi
 
 # --- machine --------------------------------------------------------------------------------------
@@ -138,7 +167,7 @@ json.dump({
     "loadavg_before": "$(loadavg)",
     "git": "$(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$repo" && git diff --quiet 2>/dev/null || echo '+dirty')",
     "rustc": "$(rustc --version 2>/dev/null || echo unknown)",
-    "python": "$("$peer/.venv/bin/python" --version)",
+    "python": "$(python3 --version)",
     "wrk": "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)",
 }, open(sys.argv[1], "w"), indent=2)
 EOF
@@ -146,6 +175,8 @@ EOF
 # --- servers ----------------------------------------------------------------------------------------
 mh_port=18301
 peer_port=18302
+floor_port=18303
+mlserver_port=18304
 mh_logs=$tmp/modelhost-logs
 peer_logs=$tmp/peer-logs
 mkdir -p "$mh_logs" "$peer_logs"
@@ -173,9 +204,27 @@ peer_cmd=(
   --host 127.0.0.1 --port "$peer_port" --workers "$workers" --no-access-log --log-level warning
 )
 
+floor_cmd=(taskset -c "$server_cpus" "$floor_bin" "${registry:-$repo/registry}/churn/model.wasm")
+floor_env=(--env HOST=127.0.0.1 --env "PORT=$floor_port" --env "TOKIO_WORKER_THREADS=$workers")
+
+# MLServer: inference in $workers worker process(es) beside the HTTP process (its default is
+# one), metrics and gRPC on ports of their own, the same BLAS settings as the peer. It answers
+# /v2/health/ready before its workers have loaded the model, so readiness is the model's.
+mlserver_env=(
+  --env "MLSERVER_HTTP_PORT=$mlserver_port" --env "MLSERVER_GRPC_PORT=$(( mlserver_port + 10 ))"
+  --env "MLSERVER_METRICS_PORT=$(( mlserver_port + 20 ))" --env "MLSERVER_PARALLEL_WORKERS=$workers"
+  --env MLSERVER_HOST=127.0.0.1 --env MLSERVER_DEBUG=false --env "MLSERVER_METRICS_DIR=$tmp/mlserver-metrics"
+  --env OMP_NUM_THREADS=1 --env OPENBLAS_NUM_THREADS=1 --env MKL_NUM_THREADS=1
+  --env OPENBLAS_CORETYPE= --env OPENBLAS_L2_SIZE=
+)
+mlserver_cmd=(taskset -c "$server_cpus" "$mlserver/.venv/bin/mlserver" start "$mlserver/state/models")
+infer_probe='{"id":"probe-1","inputs":[{"name":"tenure_months","shape":[1],"datatype":"INT64","data":[6]},{"name":"num_complaints","shape":[1],"datatype":"INT64","data":[3]},{"name":"avg_session_minutes","shape":[1],"datatype":"FP64","data":[12.5]},{"name":"plan_type","shape":[1],"datatype":"BYTES","data":["basic"]},{"name":"region","shape":[1],"datatype":"BYTES","data":["AF"]}]}'
+mlserver_probe='{"id":"probe-1","parameters":{"content_type":"pd"},"outputs":[{"name":"predict_proba"}],"inputs":[{"name":"tenure_months","shape":[1],"datatype":"INT64","data":[6]},{"name":"num_complaints","shape":[1],"datatype":"INT64","data":[3]},{"name":"avg_session_minutes","shape":[1],"datatype":"FP64","data":[12.5]},{"name":"plan_type","shape":[1],"datatype":"BYTES","data":["basic"]},{"name":"region","shape":[1],"datatype":"BYTES","data":["AF"]}]}'
+infer_args=(--path /v2/models/churn/infer --lua "$bench/infer.lua")
+
 load_args=(
   --wrk-cpus "$client_cpus" --server-cpus "$server_cpus" --threads "$wrk_threads" --connections "$connections"
-  --warmup "$warmup" --duration "$duration" --lua "$bench/predict.lua"
+  --warmup "$warmup" --duration "$duration"
 )
 
 {
@@ -185,34 +234,69 @@ load_args=(
   echo "- servers pinned to CPUs $server_cpus; wrk ($wrk_threads threads, $connections connections) and the harness to CPUs $client_cpus"
   echo "- modelhost: $workers tokio worker thread(s) (TOKIO_WORKER_THREADS), prediction log on; $("$modelhost_bin" --version 2>/dev/null || echo modelhost), git $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["git"])' "$out/machine.json")"
   echo "- peer: $workers uvicorn worker(s), uvloop + httptools, prediction log on, access log off; $(grep -iE '^(fastapi|uvicorn|scikit-learn|pandas|numpy)==' "$peer/.venv/freeze.txt" 2>/dev/null | tr '\n' ' ')"
-  echo "- load: ${warmup} s warm-up, then ${duration} s measured; start → ready: median of $startup_runs"
+  echo "- floor: $workers tokio worker thread(s), bench/floor (axum $(grep -A1 '^name = "axum"$' "$bench/floor/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p'), tokio $(grep -A1 '^name = "tokio"$' "$bench/floor/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p')), no log, no metrics, no sandbox"
+  echo "- MLServer: $workers parallel inference worker(s); $(grep -iE '^(mlserver|mlserver-sklearn|scikit-learn)==' "$mlserver/.venv/freeze.txt" 2>/dev/null | tr '\n' ' ')"
+  echo "- load: ${warmup} s warm-up, then ${duration} s measured; start → ready: median of $startup_runs; skipped: ${skip:-none}"
   echo
   echo '```'
   printf '%s ' "${mh_env[@]}" | sed 's/--env //g'; echo "${mh_cmd[*]}"
   printf '%s ' "${peer_env[@]}" | sed 's/--env //g'; echo "${peer_cmd[*]}"
+  printf '%s ' "${floor_env[@]}" | sed 's/--env //g'; echo "${floor_cmd[*]}"
+  printf '%s ' "${mlserver_env[@]}" | sed 's/--env //g'; echo "${mlserver_cmd[*]}"
   echo "taskset -c $client_cpus wrk -t $wrk_threads -c $connections -d ${duration}s --timeout 10s -s bench/predict.lua http://127.0.0.1:PORT/predict"
+  echo "[INFER_DIALECT=mlserver] taskset -c $client_cpus wrk -t $wrk_threads -c $connections -d ${duration}s --timeout 10s -s bench/infer.lua http://127.0.0.1:PORT/v2/models/churn/infer"
   echo '```'
 } | tee "$out/run.md"
 
+# run_server NAME PORT LOG_DIR|"" [harness load options and --env K=V ...] -- CMD...
+# Options before `--` go to both harness commands but for the load-only ones (--path, --lua,
+# --probe-body, --log-dir), which go to `load` alone.
 run_server() {
   local name=$1 port=$2 logs=$3; shift 3
-  local -a env=() cmd=()
-  while [[ $1 != -- ]]; do env+=("$1"); shift; done
+  local -a common=() load_only=() cmd=()
+  [[ -z $logs ]] || load_only+=(--log-dir "$logs")
+  while [[ $1 != -- ]]; do
+    case "$1" in
+      --path|--lua|--probe-body) load_only+=("$1" "$2") ;;
+      *) common+=("$1" "$2") ;;
+    esac
+    shift 2
+  done
   shift
   cmd=("$@")
   echo "== $name: start -> ready x $startup_runs" >&2
   run_harness "$tmp/$name-startup.json" startup --port "$port" --runs "$startup_runs" \
-    --server-log "$out/$name.log" "${env[@]}" -- "${cmd[@]}"
+    --server-log "$out/$name.log" "${common[@]}" -- "${cmd[@]}"
   echo "== $name: load (${warmup} s warm-up + ${duration} s)" >&2
   run_harness "$tmp/$name-load.json" load --port "$port" --server-log "$out/$name.log" \
-    --log-dir "$logs" "${load_args[@]}" "${env[@]}" -- "${cmd[@]}"
+    "${load_args[@]}" "${load_only[@]}" "${common[@]}" -- "${cmd[@]}"
   python3 -c 'import json,sys; print(json.dumps({"startup": json.load(open(sys.argv[1])), "load": json.load(open(sys.argv[2]))}, indent=2))' \
     "$tmp/$name-startup.json" "$tmp/$name-load.json" > "$out/$name.json"
-  rm -f "$logs"/predictions.log*
+  [[ -z $logs ]] || rm -f "$logs"/predictions.log*
 }
 
-run_server modelhost "$mh_port" "$mh_logs" "${mh_env[@]}" -- "${mh_cmd[@]}"
-run_server peer "$peer_port" "$peer_logs" "${peer_env[@]}" -- "${peer_cmd[@]}"
+runs=()
+if ! skipped floor; then
+  run_server floor "$floor_port" "" --lua "$bench/predict.lua" "${floor_env[@]}" -- "${floor_cmd[@]}"
+  runs+=(--run "floor=$out/floor.json")
+fi
+run_server modelhost "$mh_port" "$mh_logs" --lua "$bench/predict.lua" "${mh_env[@]}" -- "${mh_cmd[@]}"
+runs+=(--run "modelhost /predict=$out/modelhost.json")
+if ! skipped infer; then
+  run_server modelhost-infer "$mh_port" "$mh_logs" "${infer_args[@]}" --probe-body "$infer_probe" \
+    "${mh_env[@]}" -- "${mh_cmd[@]}"
+  runs+=(--run "modelhost v2 infer=$out/modelhost-infer.json")
+fi
+if ! skipped peer; then
+  run_server peer "$peer_port" "$peer_logs" --lua "$bench/predict.lua" "${peer_env[@]}" -- "${peer_cmd[@]}"
+  runs+=(--run "Python peer (FastAPI) /predict=$out/peer.json")
+fi
+if ! skipped mlserver; then
+  # INFER_DIALECT reaches wrk (through the harness's environment), not the server.
+  INFER_DIALECT=mlserver run_server mlserver "$mlserver_port" "" "${infer_args[@]}" \
+    --probe-body "$mlserver_probe" --ready-path /v2/models/churn/ready "${mlserver_env[@]}" -- "${mlserver_cmd[@]}"
+  runs+=(--run "MLServer (scikit-learn) v2 infer=$out/mlserver.json")
+fi
 
 python3 - "$out/machine.json" "$(loadavg)" <<'EOF'
 import json, sys
@@ -225,12 +309,23 @@ EOF
   echo
   echo "## Results"
   echo
-  python3 "$bench/harness.py" report --modelhost "$out/modelhost.json" --peer "$out/peer.json" --machine "$out/machine.json"
-  echo
-  echo "Same request, both servers:"
+  if ! skipped floor; then
+    echo "Every run against the floor (× floor: throughput and CPU as a fraction or multiple of the floor's):"
+    echo
+    python3 "$bench/harness.py" floor-report "${runs[@]}" --machine "$out/machine.json"
+    echo
+  fi
+  if ! skipped peer; then
+    python3 "$bench/harness.py" report --modelhost "$out/modelhost.json" --peer "$out/peer.json" --machine "$out/machine.json"
+    echo
+  fi
+  echo "The same customer, every server:"
   echo
   echo '```'
-  python3 -c 'import json,sys; [print(n + ": " + json.load(open(p))["load"]["sample_response"]) for n, p in zip(("modelhost", "peer"), sys.argv[1:])]' "$out/modelhost.json" "$out/peer.json"
+  for arg in "${runs[@]}"; do
+    [[ $arg == --run ]] && continue
+    python3 -c 'import json,sys; print(sys.argv[1] + ": " + json.load(open(sys.argv[2]))["load"]["sample_response"])' "${arg%%=*}" "${arg#*=}"
+  done
   echo '```'
 } | tee -a "$out/run.md"
 echo "results: $out" >&2

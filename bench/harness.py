@@ -6,8 +6,10 @@ Standard library only (it runs with the system python3, not the peer's venv).
 
   harness.py startup --port P --runs N [--env K=V ...] -- CMD...
   harness.py load    --port P --wrk-cpus LIST --threads T --connections C --warmup S
-                     --duration S --lua FILE --log-dir DIR [--env K=V ...] -- CMD...
+                     --duration S --lua FILE [--path /predict] [--probe-body JSON]
+                     [--log-dir DIR] [--env K=V ...] -- CMD...
   harness.py report  --modelhost FILE --peer FILE --machine FILE
+  harness.py floor-report --run NAME=FILE ... --machine FILE   (the first run is the floor)
 
 `startup` and `load` print one JSON document on stdout. Every server is started in its own
 process group and stopped with SIGTERM (SIGKILL after 15 s), also when the harness is interrupted.
@@ -223,10 +225,10 @@ def http_status(port: int, path: str) -> int | None:
         return None
 
 
-def wait_ready(proc: subprocess.Popen, port: int, started: float) -> float:
-    """Polls GET /ready every millisecond until it answers 200; returns ms since `started`."""
+def wait_ready(proc: subprocess.Popen, port: int, started: float, path: str = "/ready") -> float:
+    """Polls GET `path` every millisecond until it answers 200; returns ms since `started`."""
     while True:
-        if http_status(port, "/ready") == 200:
+        if http_status(port, path) == 200:
             return (time.perf_counter() - started) * 1000
         if proc.poll() is not None:
             sys.exit(f"harness: server exited with status {proc.returncode} before it was ready")
@@ -241,12 +243,12 @@ PROBE = (
 )
 
 
-def probe(port: int) -> str:
+def probe(port: int, path: str = "/predict", body: bytes = PROBE) -> str:
     """The answer to the README's example request, to show both servers do the same work."""
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    conn.request("POST", "/predict", PROBE, {"Content-Type": "application/json"})
+    conn.request("POST", path, body, {"Content-Type": "application/json"})
     response = conn.getresponse()
     body = response.read().decode()
     conn.close()
@@ -270,7 +272,7 @@ def cmd_startup(args) -> dict:
                 sys.exit(f"harness: something already answers on port {args.port}")
             started = time.perf_counter()
             proc = start(args.cmd, env, log)
-            times.append(wait_ready(proc, args.port, started))
+            times.append(wait_ready(proc, args.port, started, args.ready_path))
             stop(proc)
     return {
         "runs_ms": [round(t, 1) for t in times],
@@ -281,7 +283,7 @@ def cmd_startup(args) -> dict:
 
 def run_wrk(args, seconds: int) -> dict:
     cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds}s"]
-    cmd += ["--timeout", "10s", "-s", args.lua, f"http://127.0.0.1:{args.port}/predict"]
+    cmd += ["--timeout", "10s", "-s", args.lua, f"http://127.0.0.1:{args.port}{args.path}"]
     if args.wrk_cpus:
         cmd = ["taskset", "-c", args.wrk_cpus] + cmd
     wrk = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -308,7 +310,8 @@ def count_log_lines(log_dir: Path) -> int:
 
 def cmd_load(args) -> dict:
     env = parse_env(args.env)
-    log_dir = Path(args.log_dir)
+    # A server without a prediction log (the floor, MLServer) has no --log-dir: no lines counted.
+    log_dir = Path(args.log_dir) if args.log_dir else None
     if not port_free(args.port):
         sys.exit(f"harness: something already answers on port {args.port}")
     with open(args.server_log, "ab") as log:
@@ -316,12 +319,13 @@ def cmd_load(args) -> dict:
         proc = start(args.cmd, env, log)
         sampler = MemorySampler(proc.pid)
         sampler.start()
-        ready_ms = wait_ready(proc, args.port, started)
+        ready_ms = wait_ready(proc, args.port, started, args.ready_path)
         time.sleep(0.5)
-        sample_response = probe(args.port)
+        probe_body = args.probe_body.encode() if args.probe_body else PROBE
+        sample_response = probe(args.port, args.path, probe_body)
         idle_rss, idle_pss = tree_memory_kib(proc.pid)
         warmup = run_wrk(args, args.warmup) if args.warmup > 0 else None
-        lines_before = count_log_lines(log_dir)
+        lines_before = count_log_lines(log_dir) if log_dir else 0
         server_cpus = parse_cpus(args.server_cpus) if args.server_cpus else []
         load_before = loadavg()
         busy_before, irq_before, total_before = cpu_times(server_cpus)
@@ -337,7 +341,7 @@ def cmd_load(args) -> dict:
         sampler.stop()
         stop(proc)
     # Both servers flush their prediction log on a graceful stop.
-    logged = count_log_lines(log_dir) - lines_before
+    logged = count_log_lines(log_dir) - lines_before if log_dir else None
     seconds = measured["duration_us"] / 1e6
     errors = measured["errors"]
     socket_errors = errors["connect"] + errors["read"] + errors["write"] + errors["timeout"]
@@ -352,7 +356,7 @@ def cmd_load(args) -> dict:
         "socket_errors": socket_errors,
         "errors_detail": errors,
         "log_lines": logged,
-        "log_lines_missing": max(ok - logged, 0),
+        "log_lines_missing": max(ok - logged, 0) if logged is not None else None,
         "cpu_seconds": round(cpu_seconds, 2),
         # Of the server CPUs' capacity during the measured run: how much was busy, how much in
         # interrupts (mostly loopback packet delivery), and how much in neither the server nor
@@ -441,6 +445,55 @@ def cmd_report(args) -> str:
     return "\n".join(out)
 
 
+def cmd_floor_report(args) -> str:
+    """Every run against the first (the floor): throughput, p99 and CPU per request, and the
+    project's targets for modelhost's two routes."""
+    runs = []
+    for pair in args.run:
+        name, sep, file = pair.partition("=")
+        if not sep:
+            sys.exit(f"harness: --run expects NAME=FILE, got {pair!r}")
+        runs.append((name, json.loads(Path(file).read_text())))
+    machine = json.loads(Path(args.machine).read_text())
+    floor = runs[0][1]["load"]
+
+    def ratio(a: float, b: float) -> float:
+        return a / b if b else float("inf")
+
+    out = [
+        "| server | req/s | × floor | p50 | p99 | p99 × floor | CPU / request | × floor | errors | idle RSS | start → ready |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, run in runs:
+        load, start = run["load"], run["startup"]
+        out.append(
+            f"| {name} | {load['throughput_rps']:,.0f} | {ratio(load['throughput_rps'], floor['throughput_rps']):.3f} "
+            f"| {fmt_ms(load['latency_ms']['p50'])} | {fmt_ms(load['latency_ms']['p99'])} "
+            f"| {ratio(load['latency_ms']['p99'], floor['latency_ms']['p99']):.2f} "
+            f"| {load['cpu_us_per_request']:,.1f} µs | {ratio(load['cpu_us_per_request'], floor['cpu_us_per_request']):.2f} "
+            f"| {load['non_2xx']} + {load['socket_errors']} | {load['idle_rss_mib']:.1f} MiB | {start['median_ms']:.1f} ms |"
+        )
+    by_name = dict(runs)
+    if "modelhost /predict" in by_name:
+        predict = by_name["modelhost /predict"]["load"]
+        checks = [
+            ("modelhost /predict throughput / floor", ratio(predict["throughput_rps"], floor["throughput_rps"]), "≥ 0.6", lambda v: v >= 0.6),
+            ("modelhost /predict p99 / floor's p99", ratio(predict["latency_ms"]["p99"], floor["latency_ms"]["p99"]), "≤ 2", lambda v: v <= 2),
+        ]
+        if "modelhost v2 infer" in by_name:
+            infer = by_name["modelhost v2 infer"]["load"]
+            checks.append(("modelhost v2 infer throughput / /predict", ratio(infer["throughput_rps"], predict["throughput_rps"]), "≥ 0.8", lambda v: v >= 0.8))
+        out += ["", "| target | measured | goal | met |", "|---|---:|---:|:---:|"]
+        out += [f"| {name} | {value:.3f} | {goal} | {'yes' if ok(value) else '**no**'} |" for name, value, goal, ok in checks]
+    out += [
+        "",
+        f"- server CPUs busy / irq / other processes (%): "
+        + "; ".join(f"{name} {r['load']['server_cpus_busy_pct']:.0f} / {r['load']['server_cpus_irq_pct']:.0f} / {r['load']['server_cpus_other_pct']:.0f}" for name, r in runs),
+        f"- load average before / after: {machine['loadavg_before']} / {machine.get('loadavg_after', '?')}",
+    ]
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -449,6 +502,7 @@ def main() -> None:
         p.add_argument("--port", type=int, required=True)
         p.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server; KEY= unsets")
         p.add_argument("--server-log", default="/dev/null")
+        p.add_argument("--ready-path", default="/ready", help="GET route that answers 200 when ready")
         p.add_argument("cmd", nargs="+")
     sub.choices["startup"].add_argument("--runs", type=int, default=5)
     load = sub.choices["load"]
@@ -459,17 +513,25 @@ def main() -> None:
     load.add_argument("--warmup", type=int, default=10)
     load.add_argument("--duration", type=int, default=30)
     load.add_argument("--lua", required=True)
-    load.add_argument("--log-dir", required=True)
+    load.add_argument("--log-dir", default="")
+    load.add_argument("--path", default="/predict", help="the route wrk and the probe POST to")
+    load.add_argument("--probe-body", default="", help="JSON body of the sample request")
     report = sub.add_parser("report")
     report.add_argument("--modelhost", required=True)
     report.add_argument("--peer", required=True)
     report.add_argument("--machine", required=True)
+    floor = sub.add_parser("floor-report")
+    floor.add_argument("--run", action="append", required=True, help="NAME=FILE; the first is the floor")
+    floor.add_argument("--machine", required=True)
     args = parser.parse_args()
 
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
     if args.command == "report":
         print(cmd_report(args))
+        return
+    if args.command == "floor-report":
+        print(cmd_floor_report(args))
         return
     result = cmd_startup(args) if args.command == "startup" else cmd_load(args)
     print(json.dumps(result, indent=2))

@@ -1,7 +1,7 @@
 -- wrk script: POST /predict with a small, varied set of realistic customers, in turn.
 -- Some inputs need normalising (case, spaces) and two carry categories the model never saw,
 -- as real traffic does. Every request is valid: any non-2xx answer counts as an error.
--- At the end it prints one line "WRK_JSON {...}" with the numbers bench/harness.py reads.
+-- The rest (threads, rotation, the "WRK_JSON {...}" line harness.py reads) is wrk_common.lua.
 
 local customers = {
   '{"request_id":"bench-01","tenure_months":6,"num_complaints":3,"avg_session_minutes":12.5,"plan_type":"basic","region":"AF"}',
@@ -14,39 +14,15 @@ local customers = {
   '{"request_id":"bench-08","tenure_months":9,"num_complaints":4,"avg_session_minutes":22.1,"plan_type":"premium","region":"AF"}',
 }
 
-local requests = {}
-local next_index = 1
-local thread_count = 0
-
--- Runs in the main Lua state once per thread, before the threads start.
-function setup(thread)
-  thread_count = thread_count + 1
-  thread:set("thread_number", thread_count)
-end
-
-function init(args)
+function build_requests()
   local headers = { ["Content-Type"] = "application/json" }
+  local requests = {}
   for i, body in ipairs(customers) do
     requests[i] = wrk.format("POST", "/predict", headers, body)
   end
-  -- Each thread starts at a different customer so the mix is even across threads.
-  next_index = ((thread_number or 1) - 1) % #requests + 1
+  return requests
 end
 
-function request()
-  local r = requests[next_index]
-  next_index = next_index % #requests + 1
-  return r
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_JSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
-    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
-    '"latency_us":{"min":%d,"mean":%.1f,"p50":%d,"p90":%d,"p99":%d,"p999":%d,"max":%d}}\n',
-    summary.requests, summary.duration, summary.bytes,
-    e.connect, e.read, e.write, e.status, e.timeout,
-    latency.min, latency.mean, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency:percentile(99.9), latency.max))
-end
+-- This script's directory, to find wrk_common.lua beside it.
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+dofile(here .. "wrk_common.lua")

@@ -4,7 +4,6 @@
 //! Run: `cargo bench -p modelhost --bench predict`. Results are recorded in BENCHMARKS.md.
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use modelhost::model::Model;
@@ -12,19 +11,8 @@ use modelhost::model::schema::prepare_row;
 use modelhost::runtime::{Limits, Runtime};
 use modelhost_abi::params::ParamView;
 
-fn default_model_bytes() -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../registry/churn/model.wasm");
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The parameter block inside an artifact built from the kernel template.
-fn param_block(bytes: &[u8]) -> &[u8] {
-    let at = bytes
-        .windows(16)
-        .position(|w| w == modelhost_abi::params::MAGIC)
-        .expect("artifact holds a parameter block");
-    &bytes[at..at + modelhost_abi::params::BLOCK_SIZE]
-}
+mod common;
+use common::{default_model_bytes, param_block};
 
 fn rows(n_rows: usize) -> Vec<f64> {
     (0..n_rows)

@@ -10,7 +10,8 @@ use modelhost_abi::info::{MAX_INFO_BYTES, ModelInfo};
 use modelhost_abi::{exports, status};
 use strum::IntoEnumIterator;
 use wasmtime::{
-    Engine, InstancePre, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
+    Engine, InstancePre, Linker, Memory, Module, ModuleExport, Store, StoreLimits,
+    StoreLimitsBuilder, Trap,
 };
 
 use super::{Limits, LoadError, MAX_TABLE_ELEMENTS};
@@ -87,8 +88,32 @@ struct CallState {
 pub struct Guest {
     engine: Engine,
     pre: InstancePre<CallState>,
+    exports: Exports,
     limits: Limits,
     info: ModelInfo,
+}
+
+/// The exports every call uses, resolved once per module: an instance then finds each by index
+/// instead of by name.
+struct Exports {
+    memory: ModuleExport,
+    alloc: ModuleExport,
+    predict: ModuleExport,
+}
+
+impl Exports {
+    fn new(module: &Module) -> Result<Self, LoadError> {
+        let find = |name: &'static str| {
+            module
+                .get_export_index(name)
+                .ok_or(LoadError::MissingExport(name))
+        };
+        Ok(Exports {
+            memory: find(exports::MEMORY)?,
+            alloc: find(exports::ALLOC)?,
+            predict: find(exports::PREDICT)?,
+        })
+    }
 }
 
 /// An instantiated guest for the duration of one call.
@@ -101,14 +126,16 @@ struct Call {
 
 impl Guest {
     pub(super) fn new(engine: &Engine, module: Module, limits: Limits) -> Result<Self, LoadError> {
+        let exports = Exports::new(&module)?;
         let linker = Linker::new(engine);
         let pre = linker
             .instantiate_pre(&module)
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-        let mut call = start_call(engine, &pre, limits).map_err(|error| LoadError::Call {
-            export: "instantiate",
-            error,
-        })?;
+        let mut call =
+            start_call(engine, &pre, &exports.memory, limits).map_err(|error| LoadError::Call {
+                export: "instantiate",
+                error,
+            })?;
         let version = call
             .typed::<(), i32>(exports::ABI_VERSION)
             .and_then(|f| call.run(|store| f.call(store, ())))
@@ -141,6 +168,7 @@ impl Guest {
         Ok(Guest {
             engine: engine.clone(),
             pre,
+            exports,
             limits,
             info,
         })
@@ -168,8 +196,9 @@ impl Guest {
         );
 
         let mut call = self.start()?;
-        let alloc = call.typed::<i32, i32>(exports::ALLOC)?;
-        let predict = call.typed::<(i32, i32, i32, i32), i32>(exports::PREDICT)?;
+        let alloc = call.typed_at::<i32, i32>(exports::ALLOC, &self.exports.alloc)?;
+        let predict =
+            call.typed_at::<(i32, i32, i32, i32), i32>(exports::PREDICT, &self.exports.predict)?;
 
         let in_ptr = call.run(|store| alloc.call(store, in_i32))?;
         let in_range = call.allocated(in_ptr, in_bytes)?;
@@ -209,7 +238,7 @@ impl Guest {
     }
 
     fn start(&self) -> Result<Call, CallError> {
-        start_call(&self.engine, &self.pre, self.limits)
+        start_call(&self.engine, &self.pre, &self.exports.memory, self.limits)
     }
 }
 
@@ -217,6 +246,7 @@ impl Guest {
 fn start_call(
     engine: &Engine,
     pre: &InstancePre<CallState>,
+    memory: &ModuleExport,
     limits: Limits,
 ) -> Result<Call, CallError> {
     let timeout_ms = limits.timeout.as_millis();
@@ -240,7 +270,8 @@ fn start_call(
         }
     })?;
     let memory = instance
-        .get_memory(&mut store, exports::MEMORY)
+        .get_module_export(&mut store, memory)
+        .and_then(wasmtime::Extern::into_memory)
         .ok_or_else(|| CallError::Instantiate("no exported memory".into()))?;
     Ok(Call {
         store,
@@ -251,6 +282,24 @@ fn start_call(
 }
 
 impl Call {
+    /// The function export `name`, found by its index in the module.
+    fn typed_at<P, R>(
+        &mut self,
+        name: &str,
+        export: &ModuleExport,
+    ) -> Result<wasmtime::TypedFunc<P, R>, CallError>
+    where
+        P: wasmtime::WasmParams,
+        R: wasmtime::WasmResults,
+    {
+        self.instance
+            .get_module_export(&mut self.store, export)
+            .and_then(wasmtime::Extern::into_func)
+            .ok_or_else(|| CallError::Instantiate(format!("export `{name}` is not a function")))?
+            .typed::<P, R>(&self.store)
+            .map_err(|e| CallError::Instantiate(format!("export `{name}`: {e}")))
+    }
+
     fn typed<P, R>(&mut self, name: &str) -> Result<wasmtime::TypedFunc<P, R>, CallError>
     where
         P: wasmtime::WasmParams,

@@ -181,13 +181,55 @@ pub struct Runtime {
     ticker_stop: Arc<AtomicBool>,
 }
 
-/// Bytes of each memory slot kept mapped between instances (see [`Runtime::new`]).
+/// Bytes of each memory slot kept mapped between instances (see [`Tuning`]).
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
+
+/// How instance slots are recycled between calls: the settings that decide what a fresh
+/// instance costs, none of which lets any guest state survive a call (wasmtime resets a slot's
+/// memory to the module's initial image, or zeroes or unmaps it, before it is used again).
+/// [`Tuning::default`] is what the server runs; `host/benches/instance.rs` measures the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// Bytes at the start of each memory slot that are reset in place (memset, or only the
+    /// dirty pages with `pagemap_scan`) rather than unmapped and faulted in again.
+    pub memory_keep_resident: usize,
+    /// The same for each table slot.
+    pub table_keep_resident: usize,
+    /// Reset only the pages a guest dirtied, found with the `PAGEMAP_SCAN` ioctl (Linux ≥ 6.7).
+    pub pagemap_scan: bool,
+    /// Map a module's initial memory copy-on-write from an image instead of copying its data
+    /// segments into every instance.
+    pub memory_init_cow: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            memory_keep_resident: KEEP_RESIDENT_BYTES,
+            table_keep_resident: 0,
+            pagemap_scan: true,
+            memory_init_cow: true,
+        }
+    }
+}
+
+fn enabled(on: bool) -> wasmtime::Enabled {
+    if on {
+        wasmtime::Enabled::Auto
+    } else {
+        wasmtime::Enabled::No
+    }
+}
 
 impl Runtime {
     /// Builds the engine: pooling allocator sized from `limits`, epoch interruption on, and a
     /// ticker thread that advances the epoch every [`EPOCH_TICK`] until the runtime is dropped.
     pub fn new(limits: Limits) -> anyhow::Result<Self> {
+        Self::with_tuning(limits, Tuning::default())
+    }
+
+    /// [`Runtime::new`] with slot recycling set by `tuning` (for measurements).
+    pub fn with_tuning(limits: Limits, tuning: Tuning) -> anyhow::Result<Self> {
         let mut pool = PoolingAllocationConfig::new();
         pool.total_core_instances(limits.max_instances)
             .total_memories(limits.max_instances)
@@ -200,8 +242,9 @@ impl Runtime {
             // faulted in again on the next instance: with one fresh instance per request, that
             // halves the cost of a one-row call. On Linux ≥ 6.7 pagemap scanning resets only the
             // pages a guest dirtied.
-            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-            .pagemap_scan(wasmtime::Enabled::Auto);
+            .linear_memory_keep_resident(tuning.memory_keep_resident)
+            .table_keep_resident(tuning.table_keep_resident)
+            .pagemap_scan(enabled(tuning.pagemap_scan));
         let mut config = Config::new();
         config
             .epoch_interruption(true)
@@ -210,6 +253,7 @@ impl Runtime {
             // terabytes of address space for a large pool.
             .memory_reservation(limits.memory_bytes as u64)
             .memory_reservation_for_growth(0)
+            .memory_init_cow(tuning.memory_init_cow)
             .max_wasm_stack(512 << 10);
         let engine = Engine::new(&config)
             .map_err(|e| anyhow::anyhow!("cannot create the wasm engine: {e}"))?;
@@ -230,6 +274,11 @@ impl Runtime {
             limits,
             ticker_stop,
         })
+    }
+
+    /// The engine every module is compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The limits every call runs under.
