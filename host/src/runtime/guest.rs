@@ -5,6 +5,7 @@
 //! did it. The guest's memory is read and written only through bounds-checked ranges.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use modelhost_abi::info::{MAX_INFO_BYTES, ModelInfo};
 use modelhost_abi::{exports, status};
@@ -14,7 +15,7 @@ use wasmtime::{
     StoreLimitsBuilder, Trap,
 };
 
-use super::{Limits, LoadError, MAX_TABLE_ELEMENTS};
+use super::{Limits, LoadError, MAX_TABLE_ELEMENTS, Ticker};
 
 /// Why a call into the guest failed.
 ///
@@ -91,6 +92,8 @@ pub struct Guest {
     exports: Exports,
     limits: Limits,
     info: ModelInfo,
+    /// Keeps the epoch advancing while this guest can be called (see [`super::Ticker`]).
+    _ticker: Arc<Ticker>,
 }
 
 /// The exports every call uses, resolved once per module: an instance then finds each by index
@@ -125,7 +128,12 @@ struct Call {
 }
 
 impl Guest {
-    pub(super) fn new(engine: &Engine, module: Module, limits: Limits) -> Result<Self, LoadError> {
+    pub(super) fn new(
+        engine: &Engine,
+        module: Module,
+        limits: Limits,
+        ticker: Arc<Ticker>,
+    ) -> Result<Self, LoadError> {
         let exports = Exports::new(&module)?;
         let linker = Linker::new(engine);
         let pre = linker
@@ -171,6 +179,7 @@ impl Guest {
             exports,
             limits,
             info,
+            _ticker: ticker,
         })
     }
 

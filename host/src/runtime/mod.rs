@@ -178,7 +178,20 @@ impl LoadReason {
 pub struct Runtime {
     engine: Engine,
     limits: Limits,
-    ticker_stop: Arc<AtomicBool>,
+    ticker: Arc<Ticker>,
+}
+
+/// Keeps the epoch ticker thread running. The runtime and every guest it loaded hold one, so the
+/// epoch advances as long as anything can still call a guest: a call still running when the
+/// runtime is dropped keeps its time limit instead of running unbounded.
+pub(crate) struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Bytes of each memory slot kept mapped between instances (see [`Tuning`]).
@@ -223,7 +236,8 @@ fn enabled(on: bool) -> wasmtime::Enabled {
 
 impl Runtime {
     /// Builds the engine: pooling allocator sized from `limits`, epoch interruption on, and a
-    /// ticker thread that advances the epoch every [`EPOCH_TICK`] until the runtime is dropped.
+    /// ticker thread that advances the epoch every [`EPOCH_TICK`] until the runtime and every guest
+    /// it loaded are dropped.
     pub fn new(limits: Limits) -> anyhow::Result<Self> {
         Self::with_tuning(limits, Tuning::default())
     }
@@ -272,7 +286,7 @@ impl Runtime {
         Ok(Runtime {
             engine,
             limits,
-            ticker_stop,
+            ticker: Arc::new(Ticker { stop: ticker_stop }),
         })
     }
 
@@ -293,12 +307,6 @@ impl Runtime {
         let module = wasmtime::Module::from_binary(&self.engine, bytes)
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         check::check_exports(&module)?;
-        Guest::new(&self.engine, module, self.limits)
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
+        Guest::new(&self.engine, module, self.limits, self.ticker.clone())
     }
 }

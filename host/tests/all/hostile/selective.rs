@@ -160,3 +160,19 @@ fn a_memory_grow_bomb_stops_at_the_configured_limit() {
         assert_eq!(model.predict(&[6.0, 0.0, 0.0, 0.0, 0.0]).unwrap(), [0.25]);
     }
 }
+
+#[test]
+fn a_guest_outliving_its_runtime_still_stops_at_its_time_limit() {
+    // The epoch ticker is what interrupts a loop; a model (kept by a request or a call thread)
+    // that outlives the runtime which loaded it must keep its time limit, not loop forever.
+    let runtime = Runtime::new(Limits {
+        timeout: Duration::from_millis(100),
+        ..Limits::default()
+    })
+    .unwrap();
+    let model = load(&runtime, &hostile("selective.wat")).unwrap();
+    drop(runtime);
+    let looped = model.predict(&[199.0, 0.0, 0.0, 0.0, 0.0]).unwrap_err();
+    assert_eq!(looped.reason(), "timeout", "{looped}");
+    assert_eq!(model.predict(&[6.0, 0.0, 0.0, 0.0, 0.0]).unwrap(), [0.25]);
+}
