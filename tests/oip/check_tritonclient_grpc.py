@@ -18,10 +18,9 @@ import grpc
 import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.grpc import service_pb2, service_pb2_grpc
-from tritonclient.utils import InferenceServerException
 
 # The HTTP check's shared parts: the features, the tolerance, the runner and the REST helpers.
-from check_tritonclient import FEATURES, TOLERANCE, Checks, post_json, wait_ready
+from check_tritonclient import FEATURES, TOLERANCE, Checks, expect_error, post_json, wait_ready
 
 
 def customers(n):
@@ -73,15 +72,9 @@ def typed_request(model, rows, request_id):
     return request
 
 
-def expect_error(call, code, words):
-    try:
-        call()
-    except InferenceServerException as error:
-        assert error.status() == f"StatusCode.{code}", f"{error.status()}, expected {code}: {error}"
-        for word in words:
-            assert word in error.message(), f"{word!r} not in {error.message()!r}"
-        return
-    raise AssertionError(f"expected an error with code {code}")
+def expect_grpc_error(call, code, words):
+    """expect_error for a gRPC status, which tritonclient reports as `StatusCode.<code>`."""
+    expect_error(call, f"StatusCode.{code}", words)
 
 
 def main():
@@ -151,16 +144,16 @@ def main():
 
     def errors():
         rows = customers(2)
-        expect_error(lambda: client.get_model_metadata("no-such-model"), "NOT_FOUND",
+        expect_grpc_error(lambda: client.get_model_metadata("no-such-model"), "NOT_FOUND",
                      ["no-such-model"])
-        expect_error(lambda: client.infer(args.model, raw_inputs(rows), model_version="v000000000000"),
+        expect_grpc_error(lambda: client.infer(args.model, raw_inputs(rows), model_version="v000000000000"),
                      "NOT_FOUND", ["v000000000000"])
         bad = [dict(rows[0]), dict(rows[1], tenure_months=201)]
-        expect_error(lambda: client.infer(args.model, raw_inputs(bad)),
+        expect_grpc_error(lambda: client.infer(args.model, raw_inputs(bad)),
                      "INVALID_ARGUMENT", ["row 1", "tenure_months"])
-        expect_error(lambda: client.infer(args.model, raw_inputs(rows)[:4]),
+        expect_grpc_error(lambda: client.infer(args.model, raw_inputs(rows)[:4]),
                      "INVALID_ARGUMENT", ["missing input `region`"])
-        expect_error(lambda: client.infer(args.model, raw_inputs(customers(1001))),
+        expect_grpc_error(lambda: client.infer(args.model, raw_inputs(customers(1001))),
                      "RESOURCE_EXHAUSTED", ["1001 rows", "max_batch_rows"])
 
     checks.run("server live, ready, metadata and repository index", server)
