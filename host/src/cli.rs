@@ -363,10 +363,11 @@ pub struct DriftArgs {
     /// Repeatable.
     #[arg(long = "log", value_name = "PATH", required = true)]
     pub logs: Vec<PathBuf>,
-    /// The model whose training statistics to compare with (default: the registry's live
-    /// model).
-    #[arg(long, value_name = "FILE.wasm")]
-    pub model: Option<PathBuf>,
+    /// The model whose training statistics to compare with: a wasm file (a path ending in
+    /// `.wasm` or holding a `/`; every log line counts), or a model's name in the registry (only
+    /// its log lines count). Default: the live model of --model-name, whose lines count.
+    #[arg(long, value_name = "FILE.wasm|NAME")]
+    pub model: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Most recent predictions to look at.
@@ -433,7 +434,15 @@ impl DriftArgs {
         DriftOptions {
             logs: self.logs.clone(),
             model: match &self.model {
-                Some(file) => ModelSource::File(file.clone()),
+                Some(file)
+                    if file.ends_with(".wasm") || file.contains(std::path::MAIN_SEPARATOR) =>
+                {
+                    ModelSource::File(PathBuf::from(file))
+                }
+                Some(name) => ModelSource::Registry(RegistryTarget {
+                    model_name: name.clone(),
+                    ..self.registry.target()
+                }),
                 None => ModelSource::Registry(self.registry.target()),
             },
             window: self.window,

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::runtime::Limits;
 use kinds::Kind;
-pub use kinds::Secret;
+pub use kinds::{MAX_MODELS, ModelSelection, Secret};
 pub use settings::{
     DECLARED, DEFAULTS, Declarations, Defaults, SETTINGS, Setting, Settings, markdown_table,
 };
@@ -32,6 +32,8 @@ pub use settings::{
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub model_name: String,
+    /// The models served beside `model_name` (see [`ModelSelection`]).
+    pub model_names: ModelSelection,
     pub log_level: String,
     pub log_format: LogFormat,
     pub host: IpAddr,
@@ -232,6 +234,7 @@ pub fn resolve(
     };
     Ok(Config {
         model_name: s.model_name,
+        model_names: s.model_names,
         log_level: s.log_level,
         log_format: s.log_format,
         host: s.host,

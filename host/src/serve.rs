@@ -7,7 +7,8 @@
 //! has none and a seed directory is configured, it is first copied in from there
 //! ([`crate::registry::seed`]). The watcher polls
 //! every `poll_interval` and, unless `watch_events` is false, also wakes on file-system events
-//! (see [`crate::watch`]).
+//! (see [`crate::watch`]). Every model of `MODEL_NAMES` gets its own unit ([`Served`]: slot,
+//! drift window) in the [`Catalog`] and its own watcher ([`Fleet`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,22 +20,24 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::http::{AppState, EdgeLimits, Observers, app_with_grpc};
-use crate::model::ActiveModel;
 use crate::model::executor::{self, Executor};
+use crate::model::{ActiveModel, Catalog, Served};
 use crate::runtime::Runtime;
-use crate::telemetry::drift::{DriftWindow, Thresholds};
+use crate::telemetry::drift::Thresholds;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::predlog::{LogSettings, PredictionLog};
-use crate::watch::{Schedule, Watcher};
+use crate::watch::{Fleet, Schedule, Watcher};
 
 /// A running server.
 pub struct Server {
     /// The address it listens on (useful with port 0).
     pub addr: SocketAddr,
-    /// The serving slot, for tests and embedding.
+    /// The default model's serving slot, for tests and embedding.
     pub active: Arc<ActiveModel>,
-    /// The registry watcher.
+    /// The default model's registry watcher.
     pub watcher: Arc<Watcher>,
+    /// Every served model.
+    pub catalog: Arc<Catalog>,
     /// The handlers' shared state (metrics, readiness).
     pub state: AppState,
     /// The prediction log, if enabled.
@@ -123,22 +126,36 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
             },
         )
     });
-    let metrics = Arc::new(Metrics::new(
-        predlog.as_ref().map(|log| log.counters_handle()),
+    let default = Arc::new(Served::new(
+        &config.model_name,
+        active.clone(),
+        &config.registry_dir,
+        config.drift_window,
     ));
+    let catalog = Arc::new(Catalog::new(
+        default,
+        &config.model_names,
+        &config.registry_dir,
+        config.drift_window,
+    ));
+    let metrics = Metrics::new(predlog.as_ref().map(|log| log.counters_handle()));
+    // One model keeps its series as they always were; several are told apart by a label.
+    let metrics = Arc::new(if catalog.names_each_model() {
+        metrics.labelling_models()
+    } else {
+        metrics
+    });
     let executor = Arc::new(
         Executor::start(executor::call_threads(), Some(metrics.clone()))
             .context("cannot start the model executor")?,
     );
-    let watcher = Arc::new(
-        Watcher::new(
-            runtime,
-            active.clone(),
-            &config.registry_dir,
-            &config.model_name,
-        )
-        .with_metrics(metrics.clone()),
+    let fleet = Fleet::new(
+        runtime,
+        catalog.clone(),
+        &config.registry_dir,
+        metrics.clone(),
     );
+    let watcher = fleet.default_watcher().clone();
 
     let listener = tokio::net::TcpListener::bind((config.host, config.port))
         .await
@@ -149,17 +166,15 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
     let observers = Observers {
         metrics,
         predlog: predlog.clone(),
-        drift_window: DriftWindow::new(config.drift_window),
+        drift_window: config.drift_window,
         drift_thresholds: Thresholds {
             z: config.drift_z_threshold,
             psi: config.drift_psi_threshold,
         },
         monitoring_token: config.monitoring_token.as_deref().map(str::to_owned),
     };
-    let state = AppState::new(
-        active.clone(),
-        config.registry_dir.clone(),
-        config.model_name.clone(),
+    let state = AppState::serving(
+        catalog.clone(),
         config.max_concurrency,
         observers,
         executor.clone(),
@@ -193,10 +208,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
         });
         let _ = seeding.await;
     }
-    let watching = tokio::spawn(watcher.clone().run(schedule, stopped(stop_rx)));
+    let watching = tokio::spawn(fleet.run(schedule, stop_rx));
     tracing::info!(
         %addr,
         model = %config.model_name,
+        models = %catalog.names(),
         registry = %config.registry_dir.display(),
         "modelhost listening"
     );
@@ -204,6 +220,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
         addr,
         active,
         watcher,
+        catalog,
         state,
         predlog,
         executor,

@@ -5,7 +5,8 @@
 //! each direct subdirectory (one per replica when every pod logs to `LOG_DIR/<pod>/`). From each
 //! log the last `window` predictions are read (rotated `.1`, `.2`, … files too when the live one
 //! holds fewer); the rows of all logs are ordered by their `ts` and the last `window` kept. The
-//! training statistics come from the model: a wasm file, or the live model of a registry.
+//! training statistics come from the model: a wasm file, or the live model of a registry — then
+//! only that model's lines count, as a server of several models logs them all in one file.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -20,9 +21,10 @@ use crate::telemetry::predlog::FILE_NAME;
 /// Where the training statistics come from.
 #[derive(Debug, Clone)]
 pub enum ModelSource {
-    /// A wasm file.
+    /// A wasm file; every log line is read.
     File(PathBuf),
-    /// The live `model.wasm` of a registry's model.
+    /// The live `model.wasm` of a registry's model; only log lines of that model are read
+    /// (and lines that name no model, written by a server of one model).
     Registry(RegistryTarget),
 }
 
@@ -66,6 +68,10 @@ pub fn drift(options: &DriftOptions) -> Result<DriftSummary, CommandError> {
     let runtime = super::runtime()?;
     let (_, model) = super::check_model(&model_path, &runtime)?;
 
+    let only_model = match &options.model {
+        ModelSource::File(_) => None,
+        ModelSource::Registry(target) => Some(target.model_name.as_str()),
+    };
     let mut log_files = Vec::new();
     for path in &options.logs {
         log_files.extend(log_files_in(path)?);
@@ -84,7 +90,7 @@ pub fn drift(options: &DriftOptions) -> Result<DriftSummary, CommandError> {
     let mut rows: Vec<LoggedRow> = Vec::new();
     let mut unparsed_lines = 0;
     for file in &log_files {
-        let (mut found, unparsed) = read_log_window(file, options.window)
+        let (mut found, unparsed) = read_log_window(file, options.window, only_model)
             .map_err(|e| CommandError::Data(format!("cannot read {}: {e}", file.display())))?;
         unparsed_lines += unparsed;
         rows.append(&mut found);

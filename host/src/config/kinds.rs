@@ -151,6 +151,54 @@ impl Kind for ModelName {
     }
 }
 
+/// Most models one server serves: a bound on what `MODEL_NAMES` lists and on what `*` finds
+/// in the registry, so the metric label sets and per-model state stay bounded.
+pub const MAX_MODELS: usize = 1000;
+
+/// Which models a server serves beside `MODEL_NAME`: those listed, or every model directory of
+/// the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSelection {
+    /// These names (none: only `MODEL_NAME`), each valid as a [`ModelName`], each once.
+    Listed(Vec<String>),
+    /// `*`: every folder of the registry holding a `model.wasm`, as they appear and go.
+    EveryDirectory,
+}
+
+/// `MODEL_NAMES`: a comma-separated list of model names, or `*`.
+pub struct ModelNames;
+
+impl Kind for ModelNames {
+    type Value = ModelSelection;
+    type Literal = &'static str;
+    fn parse(text: &str) -> Result<ModelSelection, String> {
+        let text = text.trim();
+        if text == "*" {
+            return Ok(ModelSelection::EveryDirectory);
+        }
+        let mut names: Vec<String> = Vec::new();
+        if text.is_empty() {
+            return Ok(ModelSelection::Listed(names));
+        }
+        for (position, entry) in text.split(',').enumerate() {
+            let entry = entry.trim();
+            let name = ModelName::parse(entry)
+                .map_err(|reason| format!("entry {} ({entry:?}): {reason}", position + 1))?;
+            if names.contains(&name) {
+                return Err(format!("model {name:?} is listed twice"));
+            }
+            names.push(name);
+            if names.len() > MAX_MODELS {
+                return Err(format!("lists more than {MAX_MODELS} models"));
+            }
+        }
+        Ok(ModelSelection::Listed(names))
+    }
+    fn accepts() -> String {
+        format!("model names separated by `,` (at most {MAX_MODELS}), or `*`")
+    }
+}
+
 /// A log level or tracing filter directives.
 pub struct LogFilter;
 

@@ -3,7 +3,8 @@
 //! [`Config`](super::Config) it becomes in [`resolve`](super::resolve).
 
 use super::kinds::{
-    self, Dir, Flag, Format, Int, Ip, Kind, LogFilter, ModelName, OptionalPath, Positive, Token,
+    self, Dir, Flag, Format, Int, Ip, Kind, LogFilter, ModelName, ModelNames, OptionalPath,
+    Positive, Token,
 };
 use super::{ConfigError, Sources};
 
@@ -92,6 +93,8 @@ macro_rules! settings {
 settings! {
     model_name: ModelName = "churn", env "MODEL_NAME",
         help "model to serve: REGISTRY_DIR/MODEL_NAME/model.wasm";
+    model_names: ModelNames = "", env "MODEL_NAMES",
+        help "more models to serve beside MODEL_NAME (the default model, always served), each at /models/NAME/ and /v2/models/NAME/: a comma-separated list, or `*` for every folder of REGISTRY_DIR holding a model.wasm (unset: MODEL_NAME only)";
     registry_dir: Dir = "./registry", env "REGISTRY_DIR",
         help "directory holding one folder per model";
     log_dir: Dir = "./logs", env "LOG_DIR",

@@ -16,9 +16,9 @@ use serde_json::{Map, Value, json};
 use super::bodies::{InvalidRows, RowProblem};
 use super::observe::X_REQUEST_ID;
 use super::{AppError, AppState};
-use crate::model::Model;
 use crate::model::response::{self, PredictResponse};
 use crate::model::schema::{FieldError, PreparedRow, prepare_row, type_name};
+use crate::model::{Model, Served};
 
 /// Problems spelled out in an error message; the rest are counted.
 const PROBLEMS_IN_MESSAGE: usize = 10;
@@ -87,6 +87,7 @@ pub(super) struct Scored {
 /// drift window). Each row comes with its request id.
 pub(super) async fn score_rows(
     state: &AppState,
+    served: &Served,
     model: &Arc<Model>,
     rows: Vec<(String, PreparedRow)>,
     started: Instant,
@@ -112,7 +113,7 @@ pub(super) async fn score_rows(
         .map(|((request_id, prepared), &probability)| {
             let answer =
                 PredictResponse::new(model, request_id, probability, latency, prepared.features);
-            state.record_answer(&answer);
+            state.record_answer(served, &answer);
             answer
         })
         .collect();
@@ -126,6 +127,7 @@ pub(super) async fn score_rows(
 /// row, in order. A row's `request_id` is its own, or the batch's followed by `/<row>`.
 pub(super) async fn predict_batch(
     state: &AppState,
+    served: &Served,
     model: Arc<Model>,
     object: &Map<String, Value>,
     batch_id: String,
@@ -181,7 +183,7 @@ pub(super) async fn predict_batch(
         return Err(invalid_rows(&problems));
     }
 
-    let scored = score_rows(state, &model, rows, started).await?;
+    let scored = score_rows(state, served, &model, rows, started).await?;
     let mut response = Json(json!({ "predictions": scored.answers })).into_response();
     if let Ok(id) = HeaderValue::from_str(&batch_id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), id);

@@ -68,6 +68,72 @@ impl Ready {
     }
 }
 
+/// One served model in `GET /models` and `POST /v2/repository/index` (the repository
+/// extension's entry): its name, the version serving (empty while none does), `READY` or
+/// `UNAVAILABLE`, and why it is unavailable (empty while ready).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"name": "churn", "version": "v2eea169a56b4", "state": "READY", "reason": ""}))]
+pub struct RepositoryEntry {
+    pub name: String,
+    pub version: String,
+    #[schema(value_type = ModelState)]
+    pub state: &'static str,
+    pub reason: String,
+}
+
+/// A served model's state, as Triton's repository index names it.
+#[derive(ToSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+pub enum ModelState {
+    READY,
+    UNAVAILABLE,
+}
+
+impl RepositoryEntry {
+    /// `served`'s entry.
+    pub fn of(served: &crate::model::Served) -> Self {
+        match served.current() {
+            Some(model) => RepositoryEntry {
+                name: served.name().to_string(),
+                version: model.version().to_string(),
+                state: "READY",
+                reason: String::new(),
+            },
+            None => RepositoryEntry {
+                name: served.name().to_string(),
+                version: String::new(),
+                state: "UNAVAILABLE",
+                reason: served.not_serving_reason(),
+            },
+        }
+    }
+
+    /// Every served model's entry, by name.
+    pub fn every(catalog: &crate::model::Catalog) -> Vec<Self> {
+        catalog
+            .served()
+            .values()
+            .map(|served| Self::of(served))
+            .collect()
+    }
+
+    /// Whether the model serves.
+    pub fn is_ready(&self) -> bool {
+        self.state == "READY"
+    }
+}
+
+/// `GET /models`: the default model's name and every served model.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"default": "churn", "models": [
+    {"name": "churn", "version": "v2eea169a56b4", "state": "READY", "reason": ""}
+]}))]
+pub struct ModelList {
+    /// The model `/predict` and `/model` answer for (`MODEL_NAME`).
+    pub default: String,
+    pub models: Vec<RepositoryEntry>,
+}
+
 /// `GET /startup`: `started` with the version, or `starting` with the reason.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"status": "started", "version": "v2eea169a56b4"}))]

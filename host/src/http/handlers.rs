@@ -1,17 +1,22 @@
-//! Route handlers: the lab's `/predict`, the three probes, and `/model`.
+//! Route handlers: the lab's `/predict`, the three probes, and `/model` — the default model's —
+//! and each served model's `/models/{name}/predict` and `/models/{name}`, and `/models`.
 
 use std::time::Instant;
 
 use axum::Extension;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use super::bodies::{Health, ModelDescription, ModelUnavailable, Ready, Startup};
+use super::bodies::{
+    Health, ModelDescription, ModelList, ModelUnavailable, Ready, RepositoryEntry, Startup,
+};
 use super::error::Body;
 use super::observe::{RequestId, X_REQUEST_ID};
 use super::{AppError, AppState};
+use crate::model::Served;
 use crate::model::response::{self, PredictResponse};
 use crate::model::schema::{BodyError, parse_object, prepare_row};
 
@@ -23,9 +28,39 @@ pub async fn predict(
     headers: HeaderMap,
     body: Result<Body, AppError>,
 ) -> Result<Response, AppError> {
+    let default = state.default_model().clone();
+    predict_with(&state, &default, request_id, &headers, body).await
+}
+
+/// `POST /models/{name}/predict`: `/predict` for the served model `name`.
+pub async fn predict_named(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    request_id: Option<Extension<RequestId>>,
+    headers: HeaderMap,
+    body: Result<Body, AppError>,
+) -> Result<Response, AppError> {
+    let served = state.model_named(&model_name(name)?)?;
+    predict_with(&state, &served, request_id, &headers, body).await
+}
+
+/// The model name a `/models/{name}` route names.
+fn model_name(name: Result<Path<String>, PathRejection>) -> Result<String, AppError> {
+    name.map(|Path(name)| name)
+        .map_err(|rejection| AppError::BadRequest(rejection.body_text()))
+}
+
+/// `/predict`'s answer from `served`.
+async fn predict_with(
+    state: &AppState,
+    served: &Served,
+    request_id: Option<Extension<RequestId>>,
+    headers: &HeaderMap,
+    body: Result<Body, AppError>,
+) -> Result<Response, AppError> {
     let started = Instant::now();
     let Body(body) = body?;
-    check_json_content_type(&headers)?;
+    check_json_content_type(headers)?;
     let object = parse_object(&body).map_err(|error| match error {
         BodyError::Malformed(message) => AppError::BadRequest(message),
         BodyError::NotAnObject(message) => AppError::Unprocessable(message),
@@ -34,9 +69,10 @@ pub async fn predict(
     let given = response::request_id(&object).map_err(|error| AppError::Validation(vec![error]))?;
     let request_id = AppState::chosen_request_id(given, request_id);
 
-    let model = state.serving_model()?;
+    let model = AppState::serving_model_of(served)?;
     if object.contains_key("instances") {
-        return super::batch::predict_batch(&state, model, &object, request_id, started).await;
+        return super::batch::predict_batch(state, served, model, &object, request_id, started)
+            .await;
     }
     let prepared = prepare_row(model.info(), &object).map_err(AppError::Validation)?;
     let probabilities = state.call_model(model.clone(), prepared.row).await?;
@@ -47,7 +83,7 @@ pub async fn predict(
         started.elapsed().as_secs_f64(),
         prepared.features,
     );
-    state.record_answer(&answer);
+    state.record_answer(served, &answer);
     let echoed = HeaderValue::from_str(&answer.request_id).ok();
     let mut response = Json(answer).into_response();
     if let Some(id) = echoed {
@@ -86,9 +122,11 @@ pub async fn health() -> Json<Health> {
     Json(Health::ok())
 }
 
-/// `GET /ready`: 200 while a model is serving, else 503 with the reason.
+/// `GET /ready`: 200 while the models it must serve are serving (see
+/// [`Catalog::not_ready_reason`](crate::model::Catalog::not_ready_reason)), else 503 with the
+/// reason.
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, AppError> {
-    match (state.not_ready_reason(), state.active().current()) {
+    match (state.not_ready_reason(), state.catalog().ready_model()) {
         (None, Some(model)) => Ok(Json(Ready::serving(&model))),
         (reason, _) => Err(AppError::NotReady(
             reason.unwrap_or_else(|| state.not_serving_reason()),
@@ -104,24 +142,48 @@ pub async fn startup(State(state): State<AppState>) -> Result<Json<Startup>, App
             state.registry_dir().display()
         )));
     }
-    match state.active().current() {
-        Some(model) => Ok(Json(Startup::started(&model))),
-        None => Err(AppError::Starting(state.not_serving_reason())),
+    let catalog = state.catalog();
+    match (catalog.not_ready_reason(), catalog.ready_model()) {
+        (None, Some(model)) => Ok(Json(Startup::started(&model))),
+        (reason, _) => Err(AppError::Starting(
+            reason.unwrap_or_else(|| state.not_serving_reason()),
+        )),
     }
 }
 
 /// `GET /model`: what is serving, where it came from, its schema and metrics.
 pub async fn model(State(state): State<AppState>) -> Result<Json<ModelDescription>, AppError> {
-    let status = state.active().status();
-    match state.active().current() {
+    describe(state.default_model())
+}
+
+/// `GET /models/{name}`: `/model` for the served model `name`.
+pub async fn model_named(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Json<ModelDescription>, AppError> {
+    let served = state.model_named(&model_name(name)?)?;
+    describe(&served)
+}
+
+fn describe(served: &Served) -> Result<Json<ModelDescription>, AppError> {
+    let status = served.active().status();
+    match served.current() {
         Some(model) => Ok(Json(ModelDescription::new(&model, &status))),
         None => Err(AppError::ModelUnavailable(Box::new(ModelUnavailable::new(
-            state.not_serving_reason(),
-            state.model_name().to_string(),
-            state.model_path().to_path_buf(),
+            served.not_serving_reason(),
+            served.name().to_string(),
+            served.live_path().to_path_buf(),
             &status,
         )))),
     }
+}
+
+/// `GET /models`: every served model, its version and state, and which is the default.
+pub async fn models(State(state): State<AppState>) -> Json<ModelList> {
+    Json(ModelList {
+        default: state.model_name().to_string(),
+        models: RepositoryEntry::every(state.catalog()),
+    })
 }
 
 /// Any unknown route.

@@ -1,7 +1,8 @@
 //! The HTTP edge: routes, handlers and the one error type that turns failures into JSON.
 //!
 //! [`app`] builds the whole router from an [`AppState`], so tests drive it over a real socket or
-//! with `oneshot`. Handlers take a snapshot of the active model per request and run model calls
+//! with `oneshot`. The lab's routes answer for the default model (`MODEL_NAME`); every served
+//! model answers at `/models/{name}/…` and `/v2/models/{name}/…`. Handlers take a snapshot of the active model per request and run model calls
 //! on the [`Executor`](crate::model::executor::Executor) the state was given, bounded by a
 //! semaphore. This module knows nothing of wasmtime: it sees [`Model`](crate::model::Model), its
 //! info document and its errors.
@@ -46,6 +47,9 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .route("/ready", get(handlers::ready))
         .route("/startup", get(handlers::startup))
         .route("/model", get(handlers::model))
+        .route("/models", get(handlers::models))
+        .route("/models/{name}", get(handlers::model_named))
+        .route("/models/{name}/predict", post(handlers::predict_named))
         .merge(oip_routes())
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs))
@@ -82,6 +86,7 @@ fn oip_routes() -> Router<AppState> {
         .route("/v2", get(oip::server_metadata))
         .route("/v2/health/live", get(oip::server_live))
         .route("/v2/health/ready", get(oip::server_ready))
+        .route("/v2/repository/index", post(oip::repository_index))
         .route("/v2/models/{name}", get(oip::model_metadata))
         .route("/v2/models/{name}/ready", get(oip::model_ready))
         .route("/v2/models/{name}/infer", post(oip::infer))

@@ -17,7 +17,8 @@ use subtle::ConstantTimeEq;
 
 use super::bodies::{RecentEvents, VersionHistory};
 use super::{AppError, AppState};
-use crate::telemetry::drift::drift_report;
+use crate::model::{Model, Served};
+use crate::telemetry::drift::{DriftReport, Thresholds, drift_report};
 
 /// Rejects requests without `Authorization: Bearer <token>` when a token is configured.
 pub async fn require_token(
@@ -64,19 +65,20 @@ fn bearer_credentials(value: &str) -> Option<&str> {
         .then_some(token.trim())
 }
 
-/// `GET /metrics`: Prometheus (OpenMetrics) text, with the drift figures of the live window
-/// against the serving model's training statistics (none while no model serves).
+/// `GET /metrics`: Prometheus (OpenMetrics) text, with the drift figures of each served model's
+/// live window against its training statistics (none while it serves nothing).
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let drift = state.active().current().map(|model| {
-        let window = state.drift_window();
-        drift_report(
-            model.info(),
-            &window.snapshot(),
-            window.capacity(),
-            state.drift_thresholds(),
-        )
-    });
-    let body = state.metrics().encode_with_drift(drift.as_ref());
+    let served = state.catalog().served();
+    let drift: Vec<(&str, Option<DriftReport>)> = served
+        .values()
+        .map(|served| {
+            let report = served
+                .current()
+                .map(|model| live_report(served, &model, state.drift_thresholds()));
+            (served.name(), report)
+        })
+        .collect();
+    let body = state.metrics().encode_with_drift(&drift);
     (
         [(
             header::CONTENT_TYPE,
@@ -87,15 +89,29 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Optional overrides for the drift thresholds.
+/// `served`'s live drift report: its window against `model`'s training statistics.
+fn live_report(served: &Served, model: &Model, thresholds: Thresholds) -> DriftReport {
+    let window = served.drift();
+    drift_report(
+        model.info(),
+        &window.snapshot(),
+        window.capacity(),
+        thresholds,
+    )
+}
+
+/// Which model, and optional overrides for the drift thresholds.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DriftQuery {
+    /// A served model's name (default: the default model).
+    model: Option<String>,
     z_threshold: Option<f64>,
     psi_threshold: Option<f64>,
 }
 
-/// `GET /monitoring/drift`: the live drift report over the last N predictions.
+/// `GET /monitoring/drift[?model=NAME]`: the live drift report over the last N predictions of a
+/// served model (the default model unless `model` names another; 404 naming the served ones).
 pub async fn drift(
     State(state): State<AppState>,
     query: Result<Query<DriftQuery>, axum::extract::rejection::QueryRejection>,
@@ -115,17 +131,14 @@ pub async fn drift(
             *slot = value;
         }
     }
-    let model = state.active().current().ok_or_else(|| {
+    let served = match &query.model {
+        Some(name) => state.model_named(name)?,
+        None => state.default_model().clone(),
+    };
+    let model = served.current().ok_or_else(|| {
         AppError::NoModel("no model is serving; drift needs its training statistics".to_string())
     })?;
-    let window = state.drift_window();
-    let report = drift_report(
-        model.info(),
-        &window.snapshot(),
-        window.capacity(),
-        thresholds,
-    );
-    Ok(Json(report).into_response())
+    Ok(Json(live_report(&served, &model, thresholds)).into_response())
 }
 
 /// The most history lines `/monitoring/history` answers with (the newest): a registry trained

@@ -1,8 +1,9 @@
 //! The Open Inference Protocol v2 over REST, the API KServe, Triton and MLServer clients speak:
 //! server metadata and health, model metadata and readiness, and inference.
 //!
-//! The one model is `MODEL_NAME`, and its one version is the one serving: any other name or
-//! version is a 404. Its inputs are the schema's features, one tensor each — `INT64` for
+//! Every served model (`MODEL_NAME` and `MODEL_NAMES`) answers under its name, and its one
+//! version is the one serving: any other name (the 404 names the served ones) or version is a
+//! 404. `POST /v2/repository/index` lists the served models (the repository extension). Its inputs are the schema's features, one tensor each — `INT64` for
 //! integers, `FP64` for numbers, `BYTES` for categories — with shape `[-1]` (the first dimension
 //! is the batch). Its outputs are `probability` (`FP64`) and `prediction` (`INT64`, 1 when the
 //! probability reaches the model's threshold). Inference validates every row with the schema
@@ -32,12 +33,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use self::tensor::Datatype;
 use super::batch::{RowError, Scored, check_batch_limit, score_rows, summary};
+use super::bodies::RepositoryEntry;
 use super::error::Body;
 use super::observe::RequestId;
 use super::{AppError, AppState};
-use crate::model::Model;
 use crate::model::response;
 use crate::model::schema::prepare_row;
+use crate::model::{Model, Served};
 
 /// How this server names its model format in model metadata.
 pub const PLATFORM: &str = "modelhost-wasm";
@@ -97,7 +99,7 @@ pub struct ModelMetadata {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct ModelRef {
-    /// The model's name (`MODEL_NAME`).
+    /// A served model's name (`MODEL_NAME` or one of `MODEL_NAMES`).
     pub name: String,
     /// The model's version id, as `/model` and `model_version` report it.
     pub version: Option<String>,
@@ -247,13 +249,13 @@ pub async fn model_metadata(
     State(state): State<AppState>,
     model_ref: Result<Path<ModelRef>, PathRejection>,
 ) -> Result<Json<ModelMetadata>, AppError> {
-    let model = serving(&state, &path(model_ref)?)?;
-    Ok(Json(ModelMetadata::of(&state, &model)))
+    let (served, model) = serving(&state, &path(model_ref)?)?;
+    Ok(Json(ModelMetadata::of(&served, &model)))
 }
 
 impl ModelMetadata {
     /// The serving model's inputs (one per feature) and outputs, whichever protocol asks.
-    pub(super) fn of(state: &AppState, model: &Model) -> Self {
+    pub(super) fn of(served: &Served, model: &Model) -> Self {
         let info = model.info();
         let tensor = |name: &str, datatype: &str| TensorMetadata {
             name: name.to_string(),
@@ -261,7 +263,7 @@ impl ModelMetadata {
             shape: vec![-1],
         };
         ModelMetadata {
-            name: state.model_name().to_string(),
+            name: served.name().to_string(),
             versions: vec![model.version().to_string()],
             platform: PLATFORM.to_string(),
             inputs: info
@@ -284,7 +286,7 @@ pub async fn model_ready(
 ) -> Result<Response, AppError> {
     let model_ref = path(model_ref)?;
     match serving(&state, &model_ref) {
-        Ok(model) => Ok(Json(json!({
+        Ok((_, model)) => Ok(Json(json!({
             "name": model_ref.name,
             "version": model.version(),
             "ready": true,
@@ -310,7 +312,7 @@ pub async fn infer(
     let started = Instant::now();
     let model_ref = path(model_ref)?;
     let Body(body) = body?;
-    let model = serving(&state, &model_ref)?;
+    let (served, model) = serving(&state, &model_ref)?;
     if let Some(encoding) = headers.get(header::CONTENT_ENCODING)
         && encoding.as_bytes() != b"identity"
     {
@@ -341,7 +343,7 @@ pub async fn infer(
         )));
     }
     let base_id = AppState::chosen_request_id(request.id.clone(), request_id);
-    let scored = score_columns(&state, &model, columns, &base_id, started).await?;
+    let scored = score_columns(&state, &served, &model, columns, &base_id, started).await?;
     let n_rows = scored.probabilities.len();
     let predictions = predictions(&scored);
     let mut outputs = Vec::with_capacity(wanted.len());
@@ -414,26 +416,58 @@ fn path(model_ref: Result<Path<ModelRef>, PathRejection>) -> Result<ModelRef, Ap
         .map_err(|rejection| AppError::BadRequest(rejection.body_text()))
 }
 
-/// The serving model, if `model_ref` names it: 404 for another name or version, 503 while
-/// nothing serves.
-pub(super) fn serving(state: &AppState, model_ref: &ModelRef) -> Result<Arc<Model>, AppError> {
-    let served = state.model_name();
-    if model_ref.name != *served {
-        return Err(AppError::NotFound(format!(
-            "unknown model `{}`: this server serves `{served}`",
-            model_ref.name
-        )));
-    }
-    let model = state.serving_model()?;
+/// The served model `model_ref` names and its serving model: 404 for another name (naming the
+/// served ones) or version, 503 while nothing serves.
+pub(super) fn serving(
+    state: &AppState,
+    model_ref: &ModelRef,
+) -> Result<(Arc<Served>, Arc<Model>), AppError> {
+    let served = state.model_named(&model_ref.name)?;
+    let model = AppState::serving_model_of(&served)?;
     if let Some(version) = &model_ref.version
         && version != model.version()
     {
         return Err(AppError::NotFound(format!(
-            "model `{served}` has no version `{version}`; version `{}` is serving",
+            "model `{}` has no version `{version}`; version `{}` is serving",
+            served.name(),
             model.version()
         )));
     }
-    Ok(model)
+    Ok((served, model))
+}
+
+/// `POST /v2/repository/index`'s body: `{}`, or `{"ready": true}` for the ready models only.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"ready": true}))]
+pub struct RepositoryIndexRequest {
+    /// Only the models that serve.
+    #[serde(default)]
+    pub ready: bool,
+}
+
+/// `POST /v2/repository/index` (the repository extension Triton's and KServe's clients call):
+/// every served model with its version, state and reason. An empty body is `{}`.
+pub async fn repository_index(
+    State(state): State<AppState>,
+    body: Result<Body, AppError>,
+) -> Result<Json<Vec<RepositoryEntry>>, AppError> {
+    let Body(body) = body?;
+    let request: RepositoryIndexRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RepositoryIndexRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::BadRequest(format!("invalid repository index request: {e}")))?
+    };
+    Ok(Json(repository_entries(&state, request.ready)))
+}
+
+/// The repository index, whichever protocol asks: every served model, or only the ready ones.
+pub(super) fn repository_entries(state: &AppState, ready_only: bool) -> Vec<RepositoryEntry> {
+    let mut entries = RepositoryEntry::every(state.catalog());
+    if ready_only {
+        entries.retain(RepositoryEntry::is_ready);
+    }
+    entries
 }
 
 /// The JSON header and the binary tensors after it.
@@ -686,6 +720,7 @@ fn json_input_values(
 /// by `max_batch_rows` (413), scored in one model call, and every row recorded as `<id>/<row>`.
 pub(super) async fn score_columns(
     state: &AppState,
+    served: &Served,
     model: &Arc<Model>,
     mut columns: Vec<Vec<Value>>,
     base_id: &str,
@@ -715,7 +750,7 @@ pub(super) async fn score_columns(
     if !problems.is_empty() {
         return Err(AppError::BadRequest(summary(&problems)));
     }
-    score_rows(state, model, rows, started).await
+    score_rows(state, served, model, rows, started).await
 }
 
 /// Each scored row's 0/1 decision, the `prediction` output.

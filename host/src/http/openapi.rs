@@ -36,6 +36,9 @@ use super::state::AppState;
     paths(
         paths::predict,
         paths::model,
+        paths::models,
+        paths::model_named,
+        paths::predict_named,
         paths::health,
         paths::ready,
         paths::startup,
@@ -46,6 +49,7 @@ use super::state::AppState;
         paths::v2_server_metadata,
         paths::v2_live,
         paths::v2_ready,
+        paths::v2_repository_index,
         paths::v2_model_metadata,
         paths::v2_model_version_metadata,
         paths::v2_model_ready,
@@ -152,7 +156,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// The compiled-in document as JSON, serialised once: served while no model serves, and the
 /// base every model's document is made from.
 static DOCUMENT_JSON: LazyLock<(serde_json::Value, Arc<str>)> = LazyLock::new(|| {
-    let value = serde_json::to_value(&*DOCUMENT).expect("the OpenAPI document serialises to JSON");
+    let mut value =
+        serde_json::to_value(&*DOCUMENT).expect("the OpenAPI document serialises to JSON");
+    live::mirror_predict_examples(&mut value);
     let text = value.to_string().into();
     (value, text)
 });

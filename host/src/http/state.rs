@@ -1,7 +1,8 @@
-//! The state every handler shares: the active-model slot, the registry paths, the call slots,
-//! the model executor, the edge limits and the observers. Its fields are private to this module, so
-//! handlers, batches, the v2 routes and monitoring all see it through the same methods — how a
-//! model is called, which model serves and why none does are decided here once.
+//! The state every handler shares: the served models (the default model's unit at hand, the
+//! others in the [`Catalog`]), the registry paths, the call slots, the model executor, the edge
+//! limits and the observers. Its fields are private to this module, so handlers, batches, the
+//! v2 routes and monitoring all see it through the same methods — how a model is called, which
+//! model a route names, which serves and why none does are decided here once.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,18 +15,20 @@ use super::observe::RequestId;
 use super::{AppError, EdgeLimits};
 use crate::model::executor::Executor;
 use crate::model::response::PredictResponse;
-use crate::model::{ActiveModel, Model};
-use crate::telemetry::drift::{DriftWindow, Thresholds};
-use crate::telemetry::metrics::{Metrics, VersionLabels};
+use crate::model::{ActiveModel, Catalog, Model, Served};
+use crate::telemetry::drift::Thresholds;
+use crate::telemetry::metrics::Metrics;
 use crate::telemetry::predlog::PredictionLog;
 
-/// What watches the answers — metrics, the prediction log, the live drift window — and the
-/// monitoring token that guards what they show at `/metrics` and `/monitoring/*`.
+/// What watches the answers — metrics, the prediction log, the size of each model's live drift
+/// window — and the monitoring token that guards what they show at `/metrics` and
+/// `/monitoring/*`.
 pub struct Observers {
     pub metrics: Arc<Metrics>,
     /// `None` disables the prediction log (tests, embedding).
     pub predlog: Option<PredictionLog>,
-    pub drift_window: DriftWindow,
+    /// Predictions each model's live drift window holds.
+    pub drift_window: usize,
     pub drift_thresholds: Thresholds,
     /// When set, monitoring routes require `Authorization: Bearer <token>`.
     pub monitoring_token: Option<String>,
@@ -37,7 +40,7 @@ impl Observers {
         Observers {
             metrics: Arc::new(Metrics::new(None)),
             predlog: None,
-            drift_window: DriftWindow::new(crate::telemetry::drift::DEFAULT_WINDOW),
+            drift_window: crate::telemetry::drift::DEFAULT_WINDOW,
             drift_thresholds: Thresholds::default(),
             monitoring_token: None,
         }
@@ -51,10 +54,11 @@ pub struct AppState {
 }
 
 struct Shared {
-    active: Arc<ActiveModel>,
+    /// The default model (`MODEL_NAME`), resolved once so `/predict` looks nothing up.
+    default: Arc<Served>,
+    /// Every served model, the default among them.
+    catalog: Arc<Catalog>,
     registry_dir: PathBuf,
-    model_path: PathBuf,
-    model_name: String,
     /// Bounds the model calls running at once; a call waits for a permit at most
     /// `edge.queue_timeout`, and holds it until the wasm call itself returns.
     calls: Arc<Semaphore>,
@@ -83,13 +87,30 @@ impl AppState {
         observers: Observers,
         executor: Arc<Executor>,
     ) -> Self {
-        let model_path = crate::registry::live_path(&registry_dir, &model_name);
+        let default = Arc::new(Served::new(
+            &model_name,
+            active,
+            &registry_dir,
+            observers.drift_window,
+        ));
+        let catalog = Arc::new(Catalog::single(default, &registry_dir));
+        Self::serving(catalog, max_concurrency, observers, executor)
+    }
+
+    /// State for serving every model of `catalog`, the default model at `/predict`.
+    pub fn serving(
+        catalog: Arc<Catalog>,
+        max_concurrency: u32,
+        observers: Observers,
+        executor: Arc<Executor>,
+    ) -> Self {
+        let default = catalog.default_model().clone();
+        let registry_dir = catalog.registry_dir().to_path_buf();
         AppState {
             inner: Arc::new(Shared {
-                active,
+                default,
+                catalog,
                 registry_dir,
-                model_path,
-                model_name,
                 calls: Arc::new(Semaphore::new(max_concurrency as usize)),
                 executor,
                 edge: EdgeLimits::default(),
@@ -134,21 +155,26 @@ impl AppState {
         &self.inner.observers.metrics
     }
 
-    /// Records one answered prediction: a prediction-log line (the response itself, in the
-    /// lab's field order), the per-version counter, and the live drift window. Every route that
+    /// Records one answered prediction of `served`: a prediction-log line (the response
+    /// itself, in the lab's field order; on a server asked for several models, then the model's
+    /// name), the per-version counter, and the model's live drift window. Every route that
     /// answers predictions calls this once per row.
-    pub fn record_answer(&self, answer: &PredictResponse) {
+    pub fn record_answer(&self, served: &Served, answer: &PredictResponse) {
         let observers = &self.inner.observers;
         observers
             .metrics
-            .predictions
-            .get_or_create(&VersionLabels {
-                version: answer.model_version.clone(),
-            })
-            .inc();
-        observers.drift_window.push(answer.features.clone());
+            .count_prediction(served.name(), &answer.model_version);
+        served.drift().push(answer.features.clone());
         if let Some(log) = &observers.predlog {
-            match serde_json::to_string(answer) {
+            let line = if self.inner.catalog.names_each_model() {
+                serde_json::to_string(&LogLine {
+                    answer,
+                    model: served.name(),
+                })
+            } else {
+                serde_json::to_string(answer)
+            };
+            match line {
                 Ok(line) => log.record(line),
                 Err(e) => tracing::error!(error = %e, "cannot serialise a prediction log line"),
             }
@@ -165,9 +191,32 @@ impl AppState {
         self.inner.draining.load(Ordering::SeqCst)
     }
 
-    /// The active-model slot.
+    /// The default model's slot.
     pub(super) fn active(&self) -> &ActiveModel {
-        &self.inner.active
+        self.inner.default.active()
+    }
+
+    /// The default model.
+    pub(super) fn default_model(&self) -> &Arc<Served> {
+        &self.inner.default
+    }
+
+    /// Every served model.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.inner.catalog
+    }
+
+    /// The served model named `name`: 404 naming the served ones for any other.
+    pub(super) fn model_named(&self, name: &str) -> Result<Arc<Served>, AppError> {
+        if name == self.inner.default.name() {
+            return Ok(self.inner.default.clone());
+        }
+        self.inner.catalog.get(name).ok_or_else(|| {
+            AppError::NotFound(format!(
+                "unknown model `{name}`: this server serves {}",
+                self.inner.catalog.names()
+            ))
+        })
     }
 
     /// The registry directory the server watches.
@@ -175,14 +224,9 @@ impl AppState {
         &self.inner.registry_dir
     }
 
-    /// The live artifact's path, `<registry>/<model>/model.wasm`.
-    pub(super) fn model_path(&self) -> &Path {
-        &self.inner.model_path
-    }
-
-    /// The name of the model this server serves.
+    /// The name of the default model.
     pub(super) fn model_name(&self) -> &str {
-        &self.inner.model_name
+        self.inner.default.name()
     }
 
     /// The model-call slots (see [`limits::call_slot`](super::limits::call_slot)).
@@ -193,11 +237,6 @@ impl AppState {
     /// The token monitoring routes require, when one is set.
     pub(super) fn monitoring_token(&self) -> Option<&str> {
         self.inner.observers.monitoring_token.as_deref()
-    }
-
-    /// The live drift window.
-    pub(super) fn drift_window(&self) -> &DriftWindow {
-        &self.inner.observers.drift_window
     }
 
     /// The drift thresholds configured for the server.
@@ -217,25 +256,26 @@ impl AppState {
         Ok(self.inner.executor.call(model, rows, Some(permit)).await?)
     }
 
-    /// 503 naming why nothing serves.
-    pub(super) fn no_model(&self) -> AppError {
-        AppError::NoModel(self.not_serving_reason())
-    }
-
-    /// Why the server is not ready — shutting down, or no model serving — or `None` when it is.
+    /// Why the server is not ready — shutting down, or a model it must serve not serving
+    /// (see [`Catalog::not_ready_reason`]) — or `None` when it is.
     pub(super) fn not_ready_reason(&self) -> Option<String> {
         if self.is_draining() {
             Some("shutting down".to_string())
-        } else if self.inner.active.current().is_none() {
-            Some(self.not_serving_reason())
         } else {
-            None
+            self.inner.catalog.not_ready_reason()
         }
     }
 
-    /// The serving model, or 503 with the reason nothing serves.
+    /// The default model serving, or 503 with the reason nothing serves.
     pub(super) fn serving_model(&self) -> Result<Arc<Model>, AppError> {
-        self.inner.active.current().ok_or_else(|| self.no_model())
+        Self::serving_model_of(&self.inner.default)
+    }
+
+    /// `served`'s serving model, or 503 with the reason nothing serves.
+    pub(super) fn serving_model_of(served: &Served) -> Result<Arc<Model>, AppError> {
+        served
+            .current()
+            .ok_or_else(|| AppError::NoModel(served.not_serving_reason()))
     }
 
     /// A prediction's id: the one the request body gives, else the request's id (the caller's
@@ -249,18 +289,17 @@ impl AppState {
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
     }
 
-    /// Why nothing is serving, for 503 bodies.
+    /// Why the default model is not serving, for 503 bodies.
     pub(super) fn not_serving_reason(&self) -> String {
-        let status = self.inner.active.status();
-        match (status.last_error, status.waiting) {
-            (Some(error), _) => {
-                format!("no model is serving: the last candidate was refused: {error}")
-            }
-            (None, Some(waiting)) => format!("no model is serving yet: {waiting}"),
-            (None, None) => format!(
-                "no model is serving yet: waiting for {}",
-                self.inner.model_path.display()
-            ),
-        }
+        self.inner.default.not_serving_reason()
     }
+}
+
+/// A prediction-log line: the answer's fields in the lab's order, then the model that answered
+/// (a field added last, so readers of earlier lines read these as well).
+#[derive(serde::Serialize)]
+struct LogLine<'a> {
+    #[serde(flatten)]
+    answer: &'a PredictResponse,
+    model: &'a str,
 }

@@ -6,16 +6,19 @@
 //! while a swap installs the next one. [`schema`] turns a JSON request into a matrix row, and
 //! [`response`] shapes the answer for one row (for HTTP and batch scoring alike). [`executor`]
 //! runs every model call a request or a batch run makes, on dedicated call threads, coalescing
-//! the jobs queued for the same model into one call.
+//! the jobs queued for the same model into one call. [`catalog`] holds the served models, one
+//! [`Served`] unit (name, slot, drift window) per model.
 //!
 //! This module does not read the registry or watch files (that is `registry` and `watch`), and
 //! knows nothing of HTTP.
 
+pub mod catalog;
 pub mod executor;
 pub mod response;
 pub mod schema;
 mod slot;
 
+pub use catalog::{Catalog, Served};
 pub use slot::{ActiveModel, RECENT_EVENTS, SlotEvent, SlotStatus};
 
 use std::path::PathBuf;

@@ -233,7 +233,9 @@ pub struct LoggedRow {
     pub features: Map<String, Value>,
 }
 
-/// The last `window` predictions in a prediction log, oldest first.
+/// The last `window` predictions in a prediction log, oldest first; with `model`, only that
+/// model's: lines naming another model are skipped, and lines that name none (written before
+/// lines named their model, by a server of one model) are kept.
 ///
 /// Reads `path`, then its rotated predecessors (`.1`, `.2`, …) while fewer than `window`
 /// parseable rows were found. Returns the rows and the number of lines that could not be parsed
@@ -241,6 +243,7 @@ pub struct LoggedRow {
 pub fn read_log_window(
     path: &std::path::Path,
     window: usize,
+    model: Option<&str>,
 ) -> std::io::Result<(Vec<LoggedRow>, usize)> {
     let window = window.max(1);
     // Newest file first; each file's rows oldest first.
@@ -264,7 +267,7 @@ pub fn read_log_window(
                 }
                 Err(e) => return Err(e),
             };
-            let (rows, bad) = parse_log_lines(&text);
+            let (rows, bad) = parse_log_lines(&text, model);
             if whole || found + rows.len() >= window {
                 break (rows, bad);
             }
@@ -317,13 +320,19 @@ fn tail_text(path: &std::path::Path, lines: usize) -> std::io::Result<(String, b
     Ok((String::from_utf8_lossy(&buffer).into_owned(), start == 0))
 }
 
-/// Every parseable line (an object with a `features` object), in file order, and the count of
-/// other lines.
-fn parse_log_lines(text: &str) -> (Vec<LoggedRow>, usize) {
+/// Every parseable line (an object with a `features` object) of `model` (any, with `None`; a
+/// line naming no model is any model's), in file order, and the count of unparseable lines.
+fn parse_log_lines(text: &str, model: Option<&str>) -> (Vec<LoggedRow>, usize) {
     let mut rows = Vec::new();
     let mut unparsed = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         match serde_json::from_str::<Value>(line) {
+            Ok(Value::Object(object))
+                if model.is_some()
+                    && object
+                        .get("model")
+                        .and_then(Value::as_str)
+                        .is_some_and(|named| Some(named) != model) => {}
             Ok(Value::Object(mut object)) => match object.remove("features") {
                 Some(Value::Object(features)) => rows.push(LoggedRow {
                     ts: object.get("ts").and_then(Value::as_u64),
@@ -444,7 +453,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(&path, newer.join("\n") + "\nnot json\n").unwrap();
-        let (rows, unparsed) = read_log_window(&path, 4).unwrap();
+        let (rows, unparsed) = read_log_window(&path, 4, None).unwrap();
         let kept: Vec<f64> = rows
             .iter()
             .map(|r| r.features["tenure_months"].as_f64().unwrap())
@@ -469,13 +478,36 @@ mod tests {
         }
         std::fs::write(&path, &text).unwrap();
         assert!(text.len() > 4 * (64 << 10), "spans several blocks");
-        let (rows, unparsed) = read_log_window(&path, 3).unwrap();
+        let (rows, unparsed) = read_log_window(&path, 3, None).unwrap();
         let kept: Vec<u64> = rows.iter().map(|r| r.ts.unwrap()).collect();
         assert_eq!(kept, [19_997, 19_998, 19_999]);
         assert!(unparsed >= 5_000);
-        let (all, _) = read_log_window(&path, 1_000_000).unwrap();
+        let (all, _) = read_log_window(&path, 1_000_000, None).unwrap();
         assert_eq!(all.len(), 20_000);
         assert_eq!(all[0].ts, Some(0));
+    }
+
+    #[test]
+    fn a_model_filter_keeps_its_lines_and_those_that_name_no_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("predictions.log");
+        std::fs::write(
+            &path,
+            concat!(
+                "{\"ts\":1,\"features\":{\"tenure_months\":1}}\n",
+                "{\"ts\":2,\"features\":{\"tenure_months\":2},\"model\":\"churn\"}\n",
+                "{\"ts\":3,\"features\":{\"tenure_months\":3},\"model\":\"fraud\"}\n",
+            ),
+        )
+        .unwrap();
+        let times = |model| {
+            let (rows, unparsed) = read_log_window(&path, 10, model).unwrap();
+            assert_eq!(unparsed, 0);
+            rows.iter().map(|r| r.ts.unwrap()).collect::<Vec<_>>()
+        };
+        assert_eq!(times(Some("churn")), [1, 2]);
+        assert_eq!(times(Some("fraud")), [1, 3]);
+        assert_eq!(times(None), [1, 2, 3]);
     }
 
     #[test]

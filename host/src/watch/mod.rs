@@ -51,13 +51,19 @@
 //! **Deletion.** A missing `model.wasm` never unloads the serving model: the watcher warns once
 //! per disappearance and keeps serving.
 //!
+//! **Several models.** A [`Watcher`] watches one model folder; [`Fleet`] runs one per served
+//! model and, with `MODEL_NAMES=*`, follows the registry's folders as they appear and go.
+//!
 //! Files: this module holds the check and the run loop; [`events`] the notify side, `pipeline`
-//! the stat, settle, read and load steps, and `state` what was seen and how verdicts are
-//! reported.
+//! the stat, settle, read and load steps, `state` what was seen and how verdicts are
+//! reported, and `fleet` the watchers of every served model.
 
 mod events;
+mod fleet;
 mod pipeline;
 mod state;
+
+pub use fleet::Fleet;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -124,7 +130,14 @@ pub struct Watcher {
     checksum_path: PathBuf,
     seen: Mutex<Seen>,
     metrics: Option<Arc<Metrics>>,
+    /// Shared by the watchers of one server: bounds the loads (compile and self-test) that run
+    /// at once, so many models starting together stay within the runtime's spare instances.
+    loads: Option<Arc<tokio::sync::Semaphore>>,
 }
+
+/// Loads that run at once in one server (see [`Watcher::with_load_slots`]): fewer than the
+/// instances the runtime keeps beside the serving calls.
+pub const LOADS_AT_ONCE: usize = 4;
 
 impl Watcher {
     /// A watcher of `registry_dir/model_name/`.
@@ -143,13 +156,21 @@ impl Watcher {
             checksum_path: registry::checksum_path(registry_dir, model_name),
             seen: Mutex::new(Seen::default()),
             metrics: None,
+            loads: None,
         }
     }
 
     /// Counts loads, swaps and refusals (by reason) in `metrics`, and keeps its `model_info`
     /// naming the serving model.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        metrics.register_model(&self.model_name);
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Waits for one of `slots` before each load (compile and self-test).
+    pub fn with_load_slots(mut self, slots: Arc<tokio::sync::Semaphore>) -> Self {
+        self.loads = Some(slots);
         self
     }
 
@@ -233,9 +254,12 @@ impl Watcher {
                 Ok(model) => {
                     let version = model.version().to_string();
                     if let Some(metrics) = &self.metrics {
-                        metrics.model_loads.inc();
-                        metrics.model_swaps.inc();
-                        metrics.set_active_model(&model.info().name, &version, &sha256);
+                        metrics.model_loaded(
+                            &self.model_name,
+                            &model.info().name,
+                            &version,
+                            &sha256,
+                        );
                     }
                     let previous = self.active.install(Arc::new(model));
                     tracing::info!(

@@ -81,6 +81,11 @@ impl Watcher {
         let source = self.path.clone();
         let registry_dir = self.registry_dir.clone();
         let model_name = self.model_name.clone();
+        // Held until the load is done; a closed semaphore (never closed) would just not wait.
+        let _slot = match &self.loads {
+            Some(slots) => slots.clone().acquire_owned().await.ok(),
+            None => None,
+        };
         let loaded = tokio::task::spawn_blocking(move || {
             let model = Model::load(&runtime, &bytes, source).map_err(|e| {
                 (e.reason(), crate::error::chain(&e), is_cut_short(&bytes))

@@ -154,14 +154,19 @@ impl Watcher {
         seen.held = None;
         match self.active.current() {
             Some(model) => tracing::error!(
+                model = %self.model_name,
                 serving = model.version(),
                 reason = kind,
                 "refused candidate, still serving the loaded model: {reason}"
             ),
-            None => tracing::error!(reason = kind, "refused candidate: {reason}"),
+            None => tracing::error!(
+                model = %self.model_name,
+                reason = kind,
+                "refused candidate: {reason}"
+            ),
         }
         if let Some(metrics) = &self.metrics {
-            metrics.reject(kind);
+            metrics.reject(&self.model_name, kind);
         }
         self.active.reject(reason.clone());
         Outcome::Rejected(reason)

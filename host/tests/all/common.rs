@@ -267,3 +267,23 @@ pub fn capture_logs() -> Logs {
         _guard: tracing::subscriber::set_default(subscriber),
     }
 }
+
+/// The value of one sample in the `/metrics` exposition of the server at `url`, e.g.
+/// `modelhost_model_rejections_total{reason="timeout"}`; 0 when it is absent.
+pub async fn metric(url: &str, sample: &str) -> f64 {
+    metrics_text(url)
+        .await
+        .lines()
+        .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The `/metrics` exposition of the server at `url`.
+pub async fn metrics_text(url: &str) -> String {
+    reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}

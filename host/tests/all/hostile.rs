@@ -227,19 +227,7 @@ async fn model_doc(url: &str) -> Value {
         .unwrap()
 }
 
-/// The value of one sample in the `/metrics` exposition, e.g.
-/// `modelhost_model_rejections_total{reason="timeout"}`.
-pub(super) async fn metric(url: &str, sample: &str) -> f64 {
-    let text = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
+pub(super) use crate::common::metric;
 
 pub(super) async fn predict(url: &str, body: &Value) -> (StatusCode, Value) {
     let response = reqwest::Client::new()

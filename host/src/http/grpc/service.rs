@@ -105,9 +105,10 @@ impl GrpcInferenceService for Inference {
         request: Request<ModelMetadataRequest>,
     ) -> Answer<ModelMetadataResponse> {
         let request = request.into_inner();
-        let model = oip::serving(&self.state, &model_ref(&request.name, &request.version))
-            .map_err(status)?;
-        let metadata = ModelMetadata::of(&self.state, &model);
+        let (served, model) =
+            oip::serving(&self.state, &model_ref(&request.name, &request.version))
+                .map_err(status)?;
+        let metadata = ModelMetadata::of(&served, &model);
         let tensors = |tensors: Vec<oip::TensorMetadata>| {
             tensors
                 .into_iter()
@@ -152,26 +153,16 @@ impl GrpcInferenceService for Inference {
                 request.repository_name
             )));
         }
-        let serving = self.state.serving_model().ok();
-        let reason = self.state.not_ready_reason();
-        if request.ready && reason.is_some() {
-            return Ok(Response::new(RepositoryIndexResponse {
-                models: Vec::new(),
-            }));
-        }
-        Ok(Response::new(RepositoryIndexResponse {
-            models: vec![ModelIndex {
-                name: self.state.model_name().to_string(),
-                version: serving.map_or_else(String::new, |m| m.version().to_string()),
-                state: if reason.is_none() {
-                    "READY"
-                } else {
-                    "UNAVAILABLE"
-                }
-                .to_string(),
-                reason: reason.unwrap_or_default(),
-            }],
-        }))
+        let models = oip::repository_entries(&self.state, request.ready)
+            .into_iter()
+            .map(|entry| ModelIndex {
+                name: entry.name,
+                version: entry.version,
+                state: entry.state.to_string(),
+                reason: entry.reason,
+            })
+            .collect();
+        Ok(Response::new(RepositoryIndexResponse { models }))
     }
 }
 
@@ -182,7 +173,7 @@ async fn infer(
     caller_id: Option<Extension<RequestId>>,
     started: Instant,
 ) -> Result<ModelInferResponse, AppError> {
-    let model = oip::serving(
+    let (served, model) = oip::serving(
         state,
         &model_ref(&request.model_name, &request.model_version),
     )?;
@@ -205,7 +196,7 @@ async fn infer(
     )?;
     let columns = input_columns(&model, &request).map_err(AppError::BadRequest)?;
     let base_id = AppState::chosen_request_id(id.clone(), caller_id);
-    let scored = oip::score_columns(state, &model, columns, &base_id, started).await?;
+    let scored = oip::score_columns(state, &served, &model, columns, &base_id, started).await?;
     let predictions = oip::predictions(&scored);
     let n_rows = i64::try_from(scored.probabilities.len()).unwrap_or(i64::MAX);
     // Raw outputs index alongside `outputs`, so the answer is all raw or all typed.

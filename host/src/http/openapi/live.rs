@@ -241,6 +241,18 @@ fn rename(value: &mut Value, renames: &[(&str, &str)]) {
     }
 }
 
+/// `POST /models/{name}/predict` has `/predict`'s contract: it documents `/predict`'s examples
+/// (its path's example name is the default model's).
+pub fn mirror_predict_examples(document: &mut Value) {
+    const JSON: &str = "application/json";
+    let predict = document["paths"]["/predict"]["post"].clone();
+    let named = &mut document["paths"]["/models/{name}/predict"]["post"];
+    named["requestBody"]["content"][JSON]["examples"] =
+        predict["requestBody"]["content"][JSON]["examples"].clone();
+    named["responses"]["200"]["content"][JSON]["examples"] =
+        predict["responses"]["200"]["content"][JSON]["examples"].clone();
+}
+
 /// The examples of `/predict` (one row and a batch) and of v2 infer, from `rows` and the
 /// model's answers to them, built as the handlers build their answers.
 fn add_examples(
@@ -283,6 +295,7 @@ fn add_examples(
     predict["responses"]["200"]["content"]["application/json"]["examples"] = json!({
         "one customer": {"value": one_answer}, "a batch": {"value": batch_answer}
     });
+    mirror_predict_examples(document);
     let schemas = &mut document["components"]["schemas"];
     schemas["PredictRequest"]["example"] = one;
     schemas["BatchRequest"]["example"] = batch;

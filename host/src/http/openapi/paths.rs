@@ -11,8 +11,13 @@ use super::schemas::{
     DriftReportSchema, ErrorBody, Live, ModelReady, PredictAnswer, PredictBody, ReadyFlag,
     ValidationError,
 };
-use crate::http::bodies::{Health, ModelDescription, Ready, RecentEvents, Startup, VersionHistory};
-use crate::http::oip::{InferRequest, InferResponse, ModelMetadata, ServerMetadata};
+use crate::http::bodies::{
+    Health, ModelDescription, ModelList, Ready, RecentEvents, RepositoryEntry, Startup,
+    VersionHistory,
+};
+use crate::http::oip::{
+    InferRequest, InferResponse, ModelMetadata, RepositoryIndexRequest, ServerMetadata,
+};
 
 const LAB: &str = "lab API";
 const PROBES: &str = "probes";
@@ -105,6 +110,43 @@ fn startup() {}
 fn model() {}
 
 #[utoipa::path(
+    get, path = "/models", tag = LAB,
+    summary = "Every served model: name, version and state; and the default model",
+    responses((status = 200, body = ModelList))
+)]
+fn models() {}
+
+#[utoipa::path(
+    get, path = "/models/{name}", tag = LAB,
+    summary = "`/model` for one served model",
+    params(("name" = String, Path, description = "A served model's name (`MODEL_NAME` or one of `MODEL_NAMES`)", example = "churn")),
+    responses(
+        (status = 200, body = ModelDescription),
+        (status = 404, description = "Unknown model; the error names the served ones", body = ErrorBody),
+        (status = 503, description = "No model is serving", body = ErrorBody),
+    )
+)]
+fn model_named() {}
+
+#[utoipa::path(
+    post, path = "/models/{name}/predict", tag = LAB,
+    summary = "`/predict` for one served model",
+    description = "The same contract as `/predict` (one row, or `instances`), validated against         the named model's own schema (the body documented here is the default model's).",
+    params(("name" = String, Path, description = "A served model's name (`MODEL_NAME` or one of `MODEL_NAMES`)", example = "churn")),
+    request_body(content = PredictBody),
+    responses(
+        (status = 200, description = "The answer, or one answer per row", body = PredictAnswer),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "Unknown model; the error names the served ones", body = ErrorBody),
+        (status = 413, description = "Body over `max_body_bytes`, or more rows than `max_batch_rows`", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A field is missing, of the wrong type or out of range, or the body is not a JSON object", body = ValidationError),
+        (status = 503, description = "No model is serving", body = ErrorBody),
+    )
+)]
+fn predict_named() {}
+
+#[utoipa::path(
     get, path = "/metrics", tag = MONITORING,
     summary = "Prometheus metrics (OpenMetrics text)",
     security(("monitoring_token" = [])),
@@ -121,6 +163,8 @@ fn metrics() {}
     summary = "Drift of recent inputs against the training statistics",
     security(("monitoring_token" = [])),
     params(
+        ("model" = Option<String>, Query,
+            description = "A served model's name (default: the default model, `MODEL_NAME`)"),
         ("z_threshold" = Option<f64>, Query, exclusive_minimum = 0,
             description = "Overrides `drift_z_threshold`; a positive number"),
         ("psi_threshold" = Option<f64>, Query, exclusive_minimum = 0,
@@ -130,6 +174,7 @@ fn metrics() {}
         (status = 200, body = DriftReportSchema),
         (status = 400, description = "A threshold is not a positive number", body = ErrorBody),
         (status = 401, description = "`MONITORING_TOKEN` or `MONITORING_TOKEN_FILE` is set and the bearer token is missing or wrong", body = ErrorBody),
+        (status = 404, description = "`model` names no served model", body = ErrorBody),
         (status = 503, description = "No model is serving", body = ErrorBody),
     )
 )]
@@ -230,9 +275,24 @@ fn v2_live() {}
 fn v2_ready() {}
 
 #[utoipa::path(
+    post, path = "/v2/repository/index", tag = OIP,
+    summary = "Repository index: every served model with its version, state and reason",
+    description = "The repository extension Triton's and KServe's clients call. `{\"ready\": true}` \
+        lists only the models that serve; an empty body is `{}`.",
+    request_body = RepositoryIndexRequest,
+    responses(
+        (status = 200, body = Vec<RepositoryEntry>, example = json!([
+            {"name": "churn", "version": "v2eea169a56b4", "state": "READY", "reason": ""}
+        ])),
+        (status = 400, description = "Not a repository index request", body = ErrorBody),
+    )
+)]
+fn v2_repository_index() {}
+
+#[utoipa::path(
     get, path = "/v2/models/{name}", tag = OIP,
     summary = "Model metadata: one input per feature, and the outputs",
-    params(("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn")),
+    params(("name" = String, Path, description = "A served model's name (`MODEL_NAME` or one of `MODEL_NAMES`)", example = "churn")),
     responses(
         (status = 200, body = ModelMetadata),
         (status = 404, description = "Unknown model", body = ErrorBody),
@@ -245,7 +305,7 @@ fn v2_model_metadata() {}
     get, path = "/v2/models/{name}/versions/{version}", tag = OIP,
     summary = "Model metadata of one version",
     params(
-        ("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn"),
+        ("name" = String, Path, description = "A served model's name (`MODEL_NAME` or one of `MODEL_NAMES`)", example = "churn"),
         ("version" = String, Path, description = "The serving version", example = "v2eea169a56b4"),
     ),
     responses(
@@ -259,7 +319,7 @@ fn v2_model_version_metadata() {}
 #[utoipa::path(
     get, path = "/v2/models/{name}/ready", tag = OIP,
     summary = "Model readiness",
-    params(("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn")),
+    params(("name" = String, Path, description = "A served model's name (`MODEL_NAME` or one of `MODEL_NAMES`)", example = "churn")),
     responses(
         (status = 200, body = ModelReady),
         (status = 404, description = "Unknown model", body = ErrorBody),
@@ -272,7 +332,7 @@ fn v2_model_ready() {}
     get, path = "/v2/models/{name}/versions/{version}/ready", tag = OIP,
     summary = "Readiness of one model version",
     params(
-        ("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn"),
+        ("name" = String, Path, description = "A served model's name (`MODEL_NAME` or one of `MODEL_NAMES`)", example = "churn"),
         ("version" = String, Path, description = "The serving version", example = "v2eea169a56b4"),
     ),
     responses(
@@ -290,7 +350,7 @@ fn v2_model_version_ready() {}
         nested. Answers `probability` (FP64) and `prediction` (INT64). With the binary tensor \
         extension, inputs may carry `binary_data_size` and their bytes after the JSON header \
         (`Inference-Header-Content-Length`), and outputs come as bytes when asked for.",
-    params(("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn")),
+    params(("name" = String, Path, description = "A served model's name (`MODEL_NAME` or one of `MODEL_NAMES`)", example = "churn")),
     request_body = InferRequest,
     responses(
         (status = 200, description = "The outputs as JSON; with binary outputs asked for, the JSON \
@@ -313,7 +373,7 @@ fn v2_infer() {}
     post, path = "/v2/models/{name}/versions/{version}/infer", tag = OIP,
     summary = "Inference with one model version",
     params(
-        ("name" = String, Path, description = "The model's name (`MODEL_NAME`)", example = "churn"),
+        ("name" = String, Path, description = "A served model's name (`MODEL_NAME` or one of `MODEL_NAMES`)", example = "churn"),
         ("version" = String, Path, description = "The serving version", example = "v2eea169a56b4"),
     ),
     request_body = InferRequest,
