@@ -406,7 +406,8 @@ fn replace_model(dir: &Path, bytes: &[u8]) {
 
 /// The runtime's container on a read-only `/mnt/models`: the probes answer as KServe expects
 /// before and after the model arrives, v2 infer answers under the InferenceService's name, a
-/// new model.wasm is swapped in, and the server writes nothing in the directory.
+/// new model.wasm is swapped in, a broken one refused, and the server writes nothing in the
+/// directory.
 #[tokio::test]
 async fn the_runtime_serves_a_read_only_model_dir_and_swaps_in_a_new_model() {
     let root = tempfile::tempdir().unwrap();
@@ -471,7 +472,19 @@ async fn the_runtime_serves_a_read_only_model_dir_and_swaps_in_a_new_model() {
     assert_eq!(model["path"], json!(model_dir.join("model.wasm")));
     assert_eq!(contents(&model_dir), after);
     assert_ne!(before, after);
+
+    // A broken model.wasm is refused (reported, not recorded in the directory) and the
+    // serving model stays.
+    replace_model(&model_dir, b"not a wasm module");
+    let broken = contents(&model_dir);
+    let refused = eventually(Duration::from_secs(20), || async {
+        get(&url("/model")).await.1["last_error"].is_string()
+    })
+    .await;
+    assert!(refused, "the broken model.wasm was never refused");
+    assert_eq!(infer().await, "v-kserve-2");
+    assert_eq!(status(&client, &url(&ready)).await, StatusCode::OK);
     server.shutdown().await.unwrap();
-    assert_eq!(contents(&model_dir), after, "shutting down writes nothing");
+    assert_eq!(contents(&model_dir), broken, "the server wrote nothing");
     set_read_only(&model_dir, false);
 }
