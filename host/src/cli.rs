@@ -291,6 +291,17 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
+/// KServe's spellings of three `serve` flags, as its serving runtimes pass them
+/// (`--model_name={{.Name}}`, `--model_dir=/mnt/models`, `--http_port=8080`: Python argparse's
+/// underscores): (setting key, flag). They are other spellings of existing settings, not
+/// settings of their own, so each is a clap alias of the setting's flag, listed beside it in
+/// `--help`, with no environment variable, TOML key or README row of its own to keep apart.
+pub const KSERVE_FLAGS: &[(&str, &str)] = &[
+    ("model_name", "model_name"),
+    ("model_dir", "model_dir"),
+    ("port", "http_port"),
+];
+
 /// The `serve` flags: `--config` plus one flag per setting.
 #[derive(Debug, Clone, Default)]
 pub struct ServeArgs {
@@ -315,9 +326,14 @@ impl Args for ServeArgs {
             } else {
                 format!(" [default: {}]", setting.default)
             };
+            let aliases = KSERVE_FLAGS
+                .iter()
+                .filter(|(key, _)| *key == setting.key)
+                .map(|(_, alias)| *alias);
             cmd = cmd.arg(
                 Arg::new(setting.key)
                     .long(setting.long())
+                    .visible_aliases(aliases)
                     .value_name(setting.env)
                     .help(format!("{} [env: {}]{default}", setting.help, setting.env)),
             );

@@ -135,7 +135,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
             runtime,
             active.clone(),
             &config.registry_dir,
-            &config.model_name,
+            &config.model_folder,
         )
         .with_metrics(metrics.clone()),
     );
@@ -164,6 +164,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
         observers,
         executor.clone(),
     )
+    .with_model_folder(config.model_folder.clone())
     .with_max_batch_rows(config.max_batch_rows)
     .with_edge_limits(EdgeLimits {
         request_timeout: config.request_timeout,
@@ -179,11 +180,15 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
         poll_interval: config.poll_interval,
         events: config.watch_events,
     };
-    // Temp files of writers killed mid-write; nothing waits for the count, which is logged.
-    let (registry_dir, model_name) = (config.registry_dir.clone(), config.model_name.clone());
-    tokio::task::spawn_blocking(move || {
-        crate::registry::remove_stale_temps_logged(&registry_dir, &model_name)
-    });
+    // Temp files of writers killed mid-write; nothing waits for the count, which is logged. A
+    // model directory given directly is not the server's to clean (nor to seed: `Config` then
+    // has no seed directory): it may be read-only.
+    let (registry_dir, folder) = (config.registry_dir.clone(), config.model_folder.clone());
+    if !config.model_dir_given {
+        tokio::task::spawn_blocking(move || {
+            crate::registry::remove_stale_temps_logged(&registry_dir, &folder)
+        });
+    }
     if let Some(seed_dir) = config.seed_dir.clone() {
         // Before the watcher's first check, so a seeded model loads like any other. The probes
         // already answer meanwhile.
@@ -197,7 +202,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
     tracing::info!(
         %addr,
         model = %config.model_name,
-        registry = %config.registry_dir.display(),
+        model_dir = %config.model_dir().display(),
         "modelhost listening"
     );
     Ok(Server {

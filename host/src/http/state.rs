@@ -55,6 +55,9 @@ struct Shared {
     registry_dir: PathBuf,
     model_path: PathBuf,
     model_name: String,
+    /// The model's folder in `registry_dir`: `model_name` unless
+    /// [`AppState::with_model_folder`] says otherwise.
+    model_folder: String,
     /// Bounds the model calls running at once; a call waits for a permit at most
     /// `edge.queue_timeout`, and holds it until the wasm call itself returns.
     calls: Arc<Semaphore>,
@@ -89,6 +92,7 @@ impl AppState {
                 active,
                 registry_dir,
                 model_path,
+                model_folder: model_name.clone(),
                 model_name,
                 calls: Arc::new(Semaphore::new(max_concurrency as usize)),
                 executor,
@@ -103,6 +107,16 @@ impl AppState {
     /// The shared state, to configure while this is its only handle.
     fn configure(&mut self) -> &mut Shared {
         Arc::get_mut(&mut self.inner).expect("configure an AppState before cloning it")
+    }
+
+    /// Reads the model's files from `registry_dir/folder/` while serving it as `model_name`
+    /// (a model directory given directly: see [`crate::config::Config::model_folder`]). Call it
+    /// before the state is cloned.
+    pub fn with_model_folder(mut self, folder: String) -> Self {
+        let shared = self.configure();
+        shared.model_path = crate::registry::live_path(&shared.registry_dir, &folder);
+        shared.model_folder = folder;
+        self
     }
 
     /// Allows batch requests (`/predict` with `instances`, v2 infer) of up to `n` rows. Call it
@@ -183,6 +197,11 @@ impl AppState {
     /// The name of the model this server serves.
     pub(super) fn model_name(&self) -> &str {
         &self.inner.model_name
+    }
+
+    /// The model's folder in the registry directory.
+    pub(super) fn model_folder(&self) -> &str {
+        &self.inner.model_folder
     }
 
     /// The model-call slots (see [`limits::call_slot`](super::limits::call_slot)).

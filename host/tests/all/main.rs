@@ -11,6 +11,7 @@ mod http;
 mod k8s;
 mod k8s_e2e;
 mod kernel;
+mod kserve;
 mod monitoring;
 mod oip;
 mod ops;
