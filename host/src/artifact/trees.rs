@@ -70,7 +70,7 @@ impl TreeModel {
         let view = TreeView::parse(&block)
             .map_err(|e| ArtifactError::Block(format!("tree block: {e:?}")))?;
         let n_cols = self.n_features as usize;
-        let n_rows = if n_cols == 0 { 1 } else { rows.len() / n_cols };
+        let n_rows = rows.len().checked_div(n_cols).unwrap_or(1);
         let mut out = vec![0.0; n_rows];
         let code = modelhost_trees::predict_rows(&view, rows, n_cols, &mut out);
         if code != status::OK {

@@ -180,6 +180,10 @@ pub enum RawNode {
     },
 }
 
+/// A node still to visit: its framework index, its parent's new index and side (`true` for
+/// left), and its depth.
+type Visit = (usize, Option<(usize, bool)>, usize);
+
 /// Checks and renumbers the trees of one model.
 pub struct TreeBuilder {
     pub format: Format,
@@ -243,8 +247,7 @@ impl TreeBuilder {
         }
         let mut seen = vec![false; nodes.len()];
         let mut out: Vec<Node> = Vec::with_capacity(nodes.len());
-        // (framework index, parent's new index and side, depth)
-        let mut stack: Vec<(usize, Option<(usize, bool)>, usize)> = vec![(root, None, 0)];
+        let mut stack: Vec<Visit> = vec![(root, None, 0)];
         while let Some((old, parent, depth)) = stack.pop() {
             if depth > MAX_DEPTH {
                 return Err(self.node_error(
