@@ -126,8 +126,9 @@ pub enum Command {
     ///     or booster.save_model("model.txt")
     /// The format is told from the content (a JSON "learner"; a "tree" / "version=v" header);
     /// --format forces it. The schema is the model's feature names (XGBoost feature_names,
-    /// LightGBM feature_names=), every feature a number; a missing value is NaN, which
-    /// requests cannot send, so every request value goes through the model's splits.
+    /// LightGBM feature_names=), every feature a number of any value; --spec FILE.toml adds
+    /// ranges (min, max) and integer kinds for the features it names, so requests outside them
+    /// get 422s as for a trained model.
     /// Categorical splits, multi-class models, other objectives, dart and linear trees are
     /// refused with the reason; so are files over 64 MiB, more than 10000 trees or 1000000
     /// nodes, paths deeper than 128, cycles, dangling children and non-finite values, each
@@ -259,6 +260,10 @@ pub struct ImportArgs {
     /// Write the artifact to this file instead of storing it in the registry.
     #[arg(long, value_name = "FILE.wasm")]
     pub output: Option<PathBuf>,
+    /// A model spec (TOML, docs/SPEC.md): its features' min/max become the request ranges and
+    /// kind "integer" an integer feature; every spec feature must be one of the model's.
+    #[arg(long, value_name = "FILE.toml")]
+    pub spec: Option<PathBuf>,
     /// The registry, and the name the model is given (its info name).
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -470,6 +475,7 @@ impl ImportArgs {
             format: self.format,
             output: self.output.clone(),
             target: self.registry.target(),
+            spec: self.spec.clone(),
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::artifact::GoldenInput;
 use crate::artifact::trees::{TreeModel, build_tree_artifact};
 use crate::import::{self, Format, Imported, MAX_FILE_BYTES};
 use crate::model::{Model, sha256_hex};
+use modelhost_train::spec::{ModelSpec, SpecKind};
 
 /// What `import` needs.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct ImportOptions {
     pub output: Option<PathBuf>,
     /// The registry (used without `output`) and the model's name (always).
     pub target: RegistryTarget,
+    /// A model spec (docs/SPEC.md) whose features give ranges and integer kinds.
+    pub spec: Option<PathBuf>,
 }
 
 /// Decision threshold of an imported model: the frameworks' `predict` is `p > 0.5`.
@@ -96,9 +99,18 @@ pub fn import(options: &ImportOptions) -> Result<ImportReport, CommandError> {
     let file = &options.file;
     let data_error =
         |e: &dyn std::fmt::Display| CommandError::Data(format!("{}: {e}", file.display()));
+    let spec = match &options.spec {
+        Some(path) => Some(ModelSpec::read(path).map_err(|e| CommandError::Data(e.0))?),
+        None => None,
+    };
     let source = read_capped(file)?;
     let imported = import::parse(&source, options.format).map_err(|e| data_error(&e))?;
-    let (bytes, info) = build(&imported, &options.target.model_name).map_err(|e| data_error(&e))?;
+    let features = schema(&imported.feature_names, spec.as_ref()).map_err(|problem| {
+        let spec = options.spec.as_deref().unwrap_or(Path::new("")).display();
+        CommandError::Data(format!("spec {spec}: {problem}"))
+    })?;
+    let (bytes, info) =
+        build(&imported, &options.target.model_name, features).map_err(|e| data_error(&e))?;
 
     let runtime = super::runtime()?;
     let model = Model::load(&runtime, &bytes, file.clone()).map_err(|e| {
@@ -161,18 +173,8 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, CommandError> {
 pub fn build(
     imported: &Imported,
     model_name: &str,
+    features: Vec<FeatureSpec>,
 ) -> Result<(Vec<u8>, ModelInfo), crate::artifact::ArtifactError> {
-    let features = imported
-        .feature_names
-        .iter()
-        .map(|name| FeatureSpec {
-            name: name.clone(),
-            kind: FeatureKind::Number {
-                min: f64::MIN,
-                max: f64::MAX,
-            },
-        })
-        .collect();
     let model = &imported.model;
     let mut info = ModelInfo {
         name: model_name.to_string(),
@@ -192,17 +194,58 @@ pub fn build(
             parameter_bytes: Some(model.parameter_bytes() as u64),
         }),
     };
-    let golden = golden_inputs(model);
+    let golden = golden_inputs(model, &info.features);
     let provisional = build_tree_artifact(&info, model, &golden)?;
     info.version = format!("v{}", &sha256_hex(&provisional)[..12]);
     let wasm = build_tree_artifact(&info, model, &golden)?;
     Ok((wasm, info))
 }
 
+/// The schema of a model with these feature names: every feature a number of any finite
+/// value, unless `spec` names it, when its range (`min`, `max`) and kind (`integer`) apply. A
+/// spec feature the model lacks, or a categorical one, is an error naming it.
+pub fn schema(names: &[String], spec: Option<&ModelSpec>) -> Result<Vec<FeatureSpec>, String> {
+    if let Some(spec) = spec
+        && let Some(extra) = spec.features.iter().find(|f| !names.contains(&f.name))
+    {
+        return Err(format!(
+            "feature `{}` is not one of the model's ({})",
+            extra.name,
+            names.join(", ")
+        ));
+    }
+    names
+        .iter()
+        .map(|name| {
+            let rule = spec.and_then(|spec| spec.feature(name));
+            let (min, max) = rule.and_then(|r| r.range()).unwrap_or((f64::MIN, f64::MAX));
+            let kind = match rule.map(|r| r.kind) {
+                Some(SpecKind::Categorical) => {
+                    return Err(format!(
+                        "feature `{name}` is categorical; an imported tree model's features are numbers"
+                    ));
+                }
+                Some(SpecKind::Integer) => FeatureKind::Integer { min, max },
+                _ => FeatureKind::Number { min, max },
+            };
+            Ok(FeatureSpec {
+                name: name.clone(),
+                kind,
+            })
+        })
+        .collect()
+}
+
+/// The schema [`schema`] gives without a spec.
+pub fn default_schema(names: &[String]) -> Vec<FeatureSpec> {
+    schema(names, None).unwrap_or_default()
+}
+
 /// Rows for the self-test, drawn from the model's own split thresholds: row `k` gives each
 /// feature one of its thresholds (every other row exactly on it, the others just below), the
-/// last row all zeros. A feature no tree splits on is 0.
-pub fn golden_inputs(model: &TreeModel) -> Vec<GoldenInput> {
+/// last row all zeros; each value is then brought inside the feature's range (and rounded for
+/// an integer feature). A feature no tree splits on is 0.
+pub fn golden_inputs(model: &TreeModel, features: &[FeatureSpec]) -> Vec<GoldenInput> {
     let n = model.n_features as usize;
     let mut thresholds: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); n];
     for node in model.trees.iter().flat_map(|t| &t.nodes) {
@@ -242,5 +285,16 @@ pub fn golden_inputs(model: &TreeModel) -> Vec<GoldenInput> {
         })
         .collect();
     rows.push(vec![GoldenValue::Number(0.0); n]);
+    for row in &mut rows {
+        for (value, feature) in row.iter_mut().zip(features) {
+            if let GoldenValue::Number(x) = value {
+                *x = match feature.kind {
+                    FeatureKind::Integer { min, max } => x.round().clamp(min.ceil(), max.floor()),
+                    FeatureKind::Number { min, max } => x.clamp(min, max),
+                    FeatureKind::Categorical { .. } => *x,
+                };
+            }
+        }
+    }
     rows
 }

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use modelhost::commands::import::build;
+use modelhost::commands::import::{build, default_schema};
 use modelhost::import::{self, Format, ImportError, Imported};
 use modelhost::model::Model;
 use modelhost::registry;
@@ -72,6 +72,13 @@ fn imported(model: &str) -> Imported {
     import::parse(&std::fs::read(fixture_path(model)).unwrap(), None).unwrap()
 }
 
+/// The artifact of `imported` with the schema of its own feature names.
+fn built(
+    imported: &Imported,
+) -> Result<(Vec<u8>, modelhost_abi::info::ModelInfo), modelhost::artifact::ArtifactError> {
+    build(imported, "churn", default_schema(&imported.feature_names))
+}
+
 /// The artifact's probabilities for the fixture's rows against the framework's; returns the
 /// largest difference.
 fn agreement(model: &str, sample: &str, format: Format) -> f64 {
@@ -79,7 +86,7 @@ fn agreement(model: &str, sample: &str, format: Format) -> f64 {
     assert_eq!(imported.format, format);
     let sample = rows(sample);
     assert_eq!(imported.feature_names, sample.features);
-    let (wasm, info) = build(&imported, "churn").unwrap();
+    let (wasm, info) = built(&imported).unwrap();
     let loaded = Model::load(runtime(), &wasm, PathBuf::from(model)).unwrap();
     assert_eq!(loaded.info().features.len(), sample.features.len());
     let matrix: Vec<f64> = sample.rows.iter().flatten().copied().collect();
@@ -119,8 +126,8 @@ fn lightgbm_probabilities_match_predict_proba() {
 #[test]
 fn the_same_model_file_gives_the_same_bytes() {
     let imported = imported("lightgbm.txt");
-    let (a, info) = build(&imported, "churn").unwrap();
-    let (b, _) = build(&imported, "churn").unwrap();
+    let (a, info) = built(&imported).unwrap();
+    let (b, _) = built(&imported).unwrap();
     assert_eq!(a, b);
     assert!(info.version.starts_with('v') && info.version.len() == 13);
 }
@@ -152,6 +159,75 @@ fn import_writes_an_artifact_that_inspect_describes() {
     );
     assert!(stdout.contains("parameter bytes"), "{stdout}");
     assert!(stdout.contains("tenure_months"), "{stdout}");
+}
+
+#[test]
+fn a_spec_gives_ranges_and_integer_kinds_and_must_name_the_models_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.toml");
+    let header = "target = \"churn\"\n[gate]\nf1_min = 0.5\n";
+    std::fs::write(
+        &spec,
+        format!(
+            "{header}[[features]]\nname = \"tenure_months\"\nkind = \"integer\"\nmin = 0\nmax = 100\n\
+             [[features]]\nname = \"avg_session_minutes\"\nkind = \"number\"\nmin = 0\nmax = 500\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("model.wasm");
+    let output = modelhost()
+        .arg("import")
+        .arg(fixture_path("lightgbm.txt"))
+        .arg("--spec")
+        .arg(&spec)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let loaded = Model::load(runtime(), &std::fs::read(&out).unwrap(), out.clone()).unwrap();
+    let kinds: Vec<String> = loaded
+        .info()
+        .features
+        .iter()
+        .map(|f| format!("{}={:?}", f.name, f.kind))
+        .collect();
+    assert_eq!(kinds[0], "tenure_months=Integer { min: 0.0, max: 100.0 }");
+    assert_eq!(
+        kinds[2],
+        "avg_session_minutes=Number { min: 0.0, max: 500.0 }"
+    );
+    assert!(kinds[1].starts_with("num_complaints=Number"), "{kinds:?}");
+    // Golden rows were brought inside the ranges (the load's self-test passed on them).
+    assert!(loaded.info().golden.iter().all(|g| matches!(
+        g.input[0],
+        modelhost_abi::info::GoldenValue::Number(x) if (0.0..=100.0).contains(&x) && x.fract() == 0.0
+    )));
+
+    std::fs::write(
+        &spec,
+        format!("{header}[[features]]\nname = \"plan_type\"\nkind = \"categorical\"\n"),
+    )
+    .unwrap();
+    let output = modelhost()
+        .arg("import")
+        .arg(fixture_path("lightgbm.txt"))
+        .arg("--spec")
+        .arg(&spec)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(65), "{stderr}");
+    assert!(
+        stderr.contains("feature `plan_type` is not one of the model's"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -466,7 +542,7 @@ proptest! {
             match import::parse(&mutated, forced) {
                 Err(error) => prop_assert!(is_clean(&error)),
                 Ok(imported) => {
-                    if let Ok((wasm, _)) = build(&imported, "churn") {
+                    if let Ok((wasm, _)) = built(&imported) {
                         let loaded = Model::load(runtime(), &wasm, Path::new("m").to_path_buf());
                         prop_assert!(loaded.is_ok(), "{:?}", loaded.err().map(|e| e.to_string()));
                     }
