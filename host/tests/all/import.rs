@@ -161,6 +161,19 @@ fn import_writes_an_artifact_that_inspect_describes() {
     assert!(stdout.contains("tenure_months"), "{stdout}");
 }
 
+/// `modelhost import lightgbm.txt --spec SPEC --output OUT`.
+fn import_with_spec(spec: &Path, out: &Path) -> std::process::Output {
+    modelhost()
+        .arg("import")
+        .arg(fixture_path("lightgbm.txt"))
+        .arg("--spec")
+        .arg(spec)
+        .arg("--output")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_spec_gives_ranges_and_integer_kinds_and_must_name_the_models_features() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,15 +188,7 @@ fn a_spec_gives_ranges_and_integer_kinds_and_must_name_the_models_features() {
     )
     .unwrap();
     let out = dir.path().join("model.wasm");
-    let output = modelhost()
-        .arg("import")
-        .arg(fixture_path("lightgbm.txt"))
-        .arg("--spec")
-        .arg(&spec)
-        .arg("--output")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let output = import_with_spec(&spec, &out);
     assert!(
         output.status.success(),
         "{}",
@@ -213,15 +218,7 @@ fn a_spec_gives_ranges_and_integer_kinds_and_must_name_the_models_features() {
         format!("{header}[[features]]\nname = \"plan_type\"\nkind = \"categorical\"\n"),
     )
     .unwrap();
-    let output = modelhost()
-        .arg("import")
-        .arg(fixture_path("lightgbm.txt"))
-        .arg("--spec")
-        .arg(&spec)
-        .arg("--output")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let output = import_with_spec(&spec, &out);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(65), "{stderr}");
     assert!(
