@@ -167,7 +167,8 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, CommandError> {
     Ok(bytes)
 }
 
-/// The artifact and its info document. The version derives from the artifact's content, as a
+/// The artifact and its info document (without the golden pairs, which only the artifact's
+/// copy carries). The version derives from the artifact's content, as a
 /// trained model's does: the artifact is built once with a provisional version, hashed, and
 /// built again with `v` + the hash's first 12 hex digits.
 pub fn build(

@@ -548,3 +548,47 @@ proptest! {
         }
     }
 }
+
+/// The kernel checks what the importer checked: a block whose tree walks backwards or past its
+/// end, or names a feature past the row, makes `predict` return status 3 (the self-test then
+/// refuses the module), and a locator pointing outside memory gives no info document. Nothing
+/// traps.
+#[test]
+fn the_kernel_refuses_a_corrupt_block_with_a_status_never_a_trap() {
+    use modelhost::artifact::trees::{TREES_TEMPLATE, append_block};
+    use modelhost_abi::trees::{LOCATOR_MAGIC, Node};
+
+    let imported = imported("xgboost.json");
+    let (good, _) = built(&imported).unwrap();
+    let loaded = Model::load(runtime(), &good, PathBuf::from("good.wasm")).unwrap();
+    // The served document, golden pairs included.
+    let info_json = serde_json::to_vec(loaded.info()).unwrap();
+    let corruptions: [fn(&mut Node); 3] = [
+        |root| root.left = 0,
+        |root| root.right = 100_000,
+        |root| root.feature = 77,
+    ];
+    for corrupt in corruptions {
+        let mut model = imported.model.clone();
+        // Every tree, so whichever way a golden row goes it meets the corruption at the root.
+        for tree in &mut model.trees {
+            corrupt(&mut tree.nodes[0]);
+        }
+        let wasm = append_block(TREES_TEMPLATE, &model.block(&info_json)).unwrap();
+        let error = Model::load(runtime(), &wasm, PathBuf::from("corrupt.wasm"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("status 3"), "{error}");
+    }
+
+    let mut outside = good.clone();
+    let at = outside
+        .windows(LOCATOR_MAGIC.len())
+        .position(|w| w == LOCATOR_MAGIC)
+        .unwrap();
+    outside[at + 16..at + 20].copy_from_slice(&0xFFFF_0000u32.to_le_bytes());
+    let error = Model::load(runtime(), &outside, PathBuf::from("outside.wasm"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("info"), "{error}");
+}
