@@ -6,6 +6,8 @@
 //! `base_score` turned into margin space (`-ln(1/p - 1)` in float32, as its logistic
 //! objective's `ProbToMargin`) and adds each tree's leaf in float32, in tree order; the
 //! probability is the sigmoid of the margin. Leaf values are the leaves' `split_conditions`.
+//! A model early stopping left a `best_iteration` in scores with the rounds up to it, as
+//! `XGBClassifier.predict_proba` does.
 
 use serde::Deserialize;
 
@@ -22,6 +24,9 @@ struct Document {
 
 #[derive(Deserialize)]
 struct Learner {
+    /// Strings XGBoost keeps with the model; `best_iteration` (early stopping) among them.
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     feature_names: Vec<String>,
     #[serde(default)]
@@ -56,6 +61,9 @@ struct Booster {
 #[derive(Deserialize)]
 struct GbtreeModel {
     trees: Vec<Tree>,
+    /// Where each boosting round's trees start in `trees` (one past the last at the end).
+    #[serde(default)]
+    iteration_indptr: Vec<usize>,
 }
 
 #[derive(Deserialize)]
@@ -171,9 +179,10 @@ pub fn parse(bytes: &[u8]) -> Result<Imported, ImportError> {
         .gradient_booster
         .model
         .ok_or_else(|| invalid("gradient_booster has no model"))?;
-    let mut builder = TreeBuilder::new(FORMAT, n_features, model.trees.len())?;
-    let mut trees = Vec::with_capacity(model.trees.len());
-    for (index, tree) in model.trees.iter().enumerate() {
+    let used = rounds_used(&learner.attributes, &model)?;
+    let mut builder = TreeBuilder::new(FORMAT, n_features, used)?;
+    let mut trees = Vec::with_capacity(used);
+    for (index, tree) in model.trees.iter().take(used).enumerate() {
         trees.push(builder.finish(index, &raw_nodes(index, tree)?, 0)?);
     }
     let names = feature_names(FORMAT, learner.feature_names, n_features, |i| {
@@ -190,6 +199,38 @@ pub fn parse(bytes: &[u8]) -> Result<Imported, ImportError> {
         },
         feature_names: names,
     })
+}
+
+/// How many trees score: all of them, unless early stopping recorded a `best_iteration`, when
+/// (as `XGBClassifier.predict_proba` does) those of the rounds up to and including it.
+fn rounds_used(
+    attributes: &std::collections::BTreeMap<String, serde_json::Value>,
+    model: &GbtreeModel,
+) -> Result<usize, ImportError> {
+    let Some(best) = attributes.get("best_iteration") else {
+        return Ok(model.trees.len());
+    };
+    let round = best
+        .as_str()
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .ok_or_else(|| invalid(format!("attributes.best_iteration {best} is not a count")))?;
+    let end = round
+        .checked_add(1)
+        .and_then(|next| model.iteration_indptr.get(next))
+        .copied()
+        .ok_or_else(|| {
+            invalid(format!(
+                "attributes.best_iteration {round} is not a round of iteration_indptr ({} rounds)",
+                model.iteration_indptr.len().saturating_sub(1)
+            ))
+        })?;
+    if end > model.trees.len() {
+        return Err(invalid(format!(
+            "iteration_indptr ends round {round} at tree {end}, past the {} trees",
+            model.trees.len()
+        )));
+    }
+    Ok(end)
 }
 
 /// One tree's nodes in XGBoost's numbering.

@@ -124,6 +124,32 @@ fn lightgbm_probabilities_match_predict_proba() {
 }
 
 #[test]
+fn early_stopping_keeps_the_rounds_up_to_the_best_iteration() {
+    let xgb = std::fs::read_to_string(fixture_path("xgboost.json")).unwrap();
+    let stopped = replace(
+        &xgb,
+        r#""attributes":{"#,
+        r#""attributes":{"best_iteration":"9","#,
+    );
+    let imported = import::parse(&stopped, None).unwrap();
+    assert_eq!(imported.model.trees.len(), 10);
+    assert_eq!(
+        imported.model.trees[..],
+        self::imported("xgboost.json").model.trees[..10]
+    );
+    let past = replace(
+        &xgb,
+        r#""attributes":{"#,
+        r#""attributes":{"best_iteration":"25","#,
+    );
+    let message = import::parse(&past, None).unwrap_err().to_string();
+    assert!(
+        message.contains("best_iteration 25 is not a round"),
+        "{message}"
+    );
+}
+
+#[test]
 fn the_same_model_file_gives_the_same_bytes() {
     let imported = imported("lightgbm.txt");
     let (a, info) = built(&imported).unwrap();
