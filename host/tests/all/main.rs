@@ -8,6 +8,7 @@ mod fuzz;
 mod grpc;
 mod hostile;
 mod http;
+mod import;
 mod k8s;
 mod k8s_e2e;
 mod kernel;
