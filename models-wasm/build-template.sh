@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Builds the logistic-regression kernel (models-wasm/logreg) for wasm32-unknown-unknown and
-# compares it with, or writes it to, the committed template that every artifact is built from:
+# Builds the kernels (models-wasm/logreg, models-wasm/trees) for wasm32-unknown-unknown and
+# compares them with, or writes them to, the committed templates that artifacts are built from:
 #
-#   models-wasm/build-template.sh --check   # exit 1 if the committed bytes differ from a fresh build
-#   models-wasm/build-template.sh --write   # after a change to the kernel or the ABI crate
+#   models-wasm/build-template.sh --check   # exit 1 if committed bytes differ from a fresh build
+#   models-wasm/build-template.sh --write   # after a change to a kernel or the ABI crate
 #
-# The template is committed so that a plain `cargo build` needs no wasm target. Building it
-# needs one: `rustup target add wasm32-unknown-unknown --toolchain 1.95.0` (the toolchain pinned
+# The templates are committed so that a plain `cargo build` needs no wasm target. Building
+# them needs one: `rustup target add wasm32-unknown-unknown --toolchain 1.95.0` (the toolchain pinned
 # in rust-toolchain.toml; another rustc would give other bytes). Source paths are remapped so
 # the bytes are the same on every machine and in every checkout.
 set -euo pipefail
@@ -16,7 +16,6 @@ if [[ $mode != --check && $mode != --write ]]; then
   exit 64
 fi
 workspace=$(cd "$(dirname "$0")/.." && pwd)
-committed=$workspace/models-wasm/logreg/template/modelhost_logreg.wasm
 target_dir=${KERNEL_TARGET_DIR:-${CARGO_TARGET_DIR:-$workspace/target}/kernel-template}
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
 
@@ -37,23 +36,29 @@ flags=(
 encoded=$(IFS=$'\x1f'; echo "${flags[*]}")
 
 cd "$workspace"
-env -u RUSTFLAGS -u RUSTC_WRAPPER -u RUSTC_WORKSPACE_WRAPPER -u CARGO_BUILD_TARGET \
-  CARGO_ENCODED_RUSTFLAGS="$encoded" \
-  cargo rustc --package modelhost-logreg --lib --crate-type cdylib \
-  --target wasm32-unknown-unknown --profile wasm-kernel --locked --quiet \
-  --target-dir "$target_dir"
-fresh=$target_dir/wasm32-unknown-unknown/wasm-kernel/modelhost_logreg.wasm
+status=0
+for kernel in logreg trees; do
+  name=modelhost_$kernel
+  committed=$workspace/models-wasm/$kernel/template/$name.wasm
+  env -u RUSTFLAGS -u RUSTC_WRAPPER -u RUSTC_WORKSPACE_WRAPPER -u CARGO_BUILD_TARGET \
+    CARGO_ENCODED_RUSTFLAGS="$encoded" \
+    cargo rustc --package "modelhost-$kernel" --lib --crate-type cdylib \
+    --target wasm32-unknown-unknown --profile wasm-kernel --locked --quiet \
+    --target-dir "$target_dir"
+  fresh=$target_dir/wasm32-unknown-unknown/wasm-kernel/$name.wasm
 
-if [[ $mode == --write ]]; then
-  cp "$fresh" "$committed"
-  echo "build-template: wrote $(wc -c <"$committed") bytes to ${committed#"$workspace"/}" \
-    "(sha256 $(sha256sum "$committed" | cut -c1-16))"
-elif cmp -s "$fresh" "$committed"; then
-  echo "build-template: the committed template equals a fresh build" \
-    "($(wc -c <"$committed") bytes, sha256 $(sha256sum "$committed" | cut -c1-16))"
-else
-  echo "build-template: ${committed#"$workspace"/} differs from a fresh build" \
-    "(committed $(wc -c <"$committed") bytes, fresh $(wc -c <"$fresh"));" \
-    "run models-wasm/build-template.sh --write and commit the result" >&2
-  exit 1
-fi
+  if [[ $mode == --write ]]; then
+    cp "$fresh" "$committed"
+    echo "build-template: wrote $(wc -c <"$committed") bytes to ${committed#"$workspace"/}" \
+      "(sha256 $(sha256sum "$committed" | cut -c1-16))"
+  elif cmp -s "$fresh" "$committed"; then
+    echo "build-template: ${committed#"$workspace"/} equals a fresh build" \
+      "($(wc -c <"$committed") bytes, sha256 $(sha256sum "$committed" | cut -c1-16))"
+  else
+    echo "build-template: ${committed#"$workspace"/} differs from a fresh build" \
+      "(committed $(wc -c <"$committed" 2>/dev/null || echo 0) bytes, fresh $(wc -c <"$fresh"));" \
+      "run models-wasm/build-template.sh --write and commit the result" >&2
+    status=1
+  fi
+done
+exit $status

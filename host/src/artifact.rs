@@ -17,6 +17,8 @@ use modelhost_abi::status;
 
 use crate::model::schema::prepare_golden;
 
+pub mod trees;
+
 /// The compiled kernel template, with an empty parameter block.
 pub const KERNEL_TEMPLATE: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Arg, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
 use crate::commands::drift::{DriftOptions, ModelSource};
+use crate::commands::import::ImportOptions;
 use crate::commands::predict::PredictOptions;
 use crate::commands::publish::PublishOptions;
 use crate::commands::rollback::RollbackOptions;
@@ -115,6 +116,33 @@ pub enum Command {
     /// written); 65 the file is unreadable, refused by the checks, or named or versioned wrongly
     /// (nothing written); 64 bad arguments; 1 a registry write failed (model.wasm unchanged).
     Publish(PublishArgs),
+    /// Import a model trained elsewhere: an XGBoost or LightGBM model becomes a sandboxed
+    /// model.wasm (the tree kernel, the model's trees in its data).
+    ///
+    /// Export the model first:
+    ///   XGBoost (binary:logistic, gbtree): booster.save_model("model.json") or
+    ///     XGBClassifier().fit(...).save_model("model.json")  (JSON, not .ubj)
+    ///   LightGBM (objective binary): LGBMClassifier().fit(...).booster_.save_model("model.txt")
+    ///     or booster.save_model("model.txt")
+    /// The format is told from the content (a JSON "learner"; a "tree" / "version=v" header);
+    /// --format forces it. The schema is the model's feature names (XGBoost feature_names,
+    /// LightGBM feature_names=), every feature a number of any value; --spec FILE.toml adds
+    /// ranges (min, max) and integer kinds for the features it names, so requests outside them
+    /// get 422s as for a trained model.
+    /// Categorical splits, multi-class models, other objectives, dart and linear trees are
+    /// refused with the reason; so are files over 64 MiB, more than 10000 trees or 1000000
+    /// nodes, paths deeper than 128, cycles, dangling children and non-finite values, each
+    /// naming the tree and the node. Probabilities agree with the framework's predict_proba.
+    ///
+    /// With --output FILE.wasm the artifact is written there. Otherwise it is checked like
+    /// `publish` (the server's load checks and self-test), named --model-name, and stored and
+    /// promoted in REGISTRY_DIR/MODEL_NAME/ exactly as publish stores a file, with an
+    /// {"event":"import",...} history line.
+    ///
+    /// Exit status: 0 imported; 65 the file is unreadable, not an importable model, or refused
+    /// (nothing written); 64 bad arguments; 1 a write failed or the artifact was refused.
+    #[command(verbatim_doc_comment)]
+    Import(ImportArgs),
     /// Score a CSV or JSONL file in batch through the same sandbox and checks as POST /predict.
     ///
     /// The model is checked like `inspect`. Input: a CSV file with a header row (cells of
@@ -222,6 +250,29 @@ pub struct PublishArgs {
 }
 
 #[derive(Debug, Clone, clap::Args)]
+pub struct ImportArgs {
+    /// The model file: XGBoost JSON (model.json) or LightGBM text (model.txt).
+    #[arg(value_name = "MODEL_FILE")]
+    pub file: PathBuf,
+    /// The format, instead of telling it from the content.
+    #[arg(long, value_enum)]
+    pub format: Option<crate::import::Format>,
+    /// Write the artifact to this file instead of storing it in the registry.
+    #[arg(long, value_name = "FILE.wasm")]
+    pub output: Option<PathBuf>,
+    /// A model spec (TOML, docs/SPEC.md): its features' min/max become the request ranges and
+    /// kind "integer" an integer feature; every spec feature must be one of the model's.
+    #[arg(long, value_name = "FILE.toml")]
+    pub spec: Option<PathBuf>,
+    /// The registry, and the name the model is given (its info name).
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Print a JSON report instead of the human one.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
 pub struct PredictArgs {
     /// The model to score with.
     #[arg(long, value_name = "FILE.wasm")]
@@ -291,6 +342,17 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
+/// KServe's spellings of three `serve` flags, as its serving runtimes pass them
+/// (`--model_name={{.Name}}`, `--model_dir=/mnt/models`, `--http_port=8080`: Python argparse's
+/// underscores): (setting key, flag). They are other spellings of existing settings, not
+/// settings of their own, so each is a clap alias of the setting's flag, listed beside it in
+/// `--help`, with no environment variable, TOML key or README row of its own to keep apart.
+pub const KSERVE_FLAGS: &[(&str, &str)] = &[
+    ("model_name", "model_name"),
+    ("model_dir", "model_dir"),
+    ("port", "http_port"),
+];
+
 /// The `serve` flags: `--config` plus one flag per setting.
 #[derive(Debug, Clone, Default)]
 pub struct ServeArgs {
@@ -315,9 +377,14 @@ impl Args for ServeArgs {
             } else {
                 format!(" [default: {}]", setting.default)
             };
+            let aliases = KSERVE_FLAGS
+                .iter()
+                .filter(|(key, _)| *key == setting.key)
+                .map(|(_, alias)| *alias);
             cmd = cmd.arg(
                 Arg::new(setting.key)
                     .long(setting.long())
+                    .visible_aliases(aliases)
                     .value_name(setting.env)
                     .help(format!("{} [env: {}]{default}", setting.help, setting.env)),
             );
@@ -414,6 +481,18 @@ impl PublishArgs {
         PublishOptions {
             target: self.registry.target(),
             file: self.file.clone(),
+        }
+    }
+}
+
+impl ImportArgs {
+    pub fn options(&self) -> ImportOptions {
+        ImportOptions {
+            file: self.file.clone(),
+            format: self.format,
+            output: self.output.clone(),
+            target: self.registry.target(),
+            spec: self.spec.clone(),
         }
     }
 }

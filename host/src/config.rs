@@ -13,6 +13,7 @@
 //! This module only reads configuration; it starts nothing.
 
 pub mod kinds;
+mod location;
 mod settings;
 
 use std::collections::BTreeMap;
@@ -38,9 +39,19 @@ pub struct Config {
     pub log_format: LogFormat,
     pub host: IpAddr,
     pub port: u16,
+    /// `REGISTRY_DIR`, or the parent of `MODELHOST_MODEL_DIR` when that names the model's
+    /// directory ([`location`]).
     pub registry_dir: PathBuf,
-    /// True when no flag, variable or file set `registry_dir`: it is then looked for in the
-    /// working directory's ancestors too ([`Config::locate_default_registry`]).
+    /// The served model's folder in `registry_dir`: `MODEL_NAME`, or the last component of
+    /// `MODELHOST_MODEL_DIR`. The model is served as `model_name` either way.
+    pub model_folder: String,
+    /// True when `MODELHOST_MODEL_DIR` (`--model-dir`, KServe's `--model_dir`) named the
+    /// model's directory: it belongs to whatever filled it (KServe's storage initializer, a
+    /// read-only volume), so the server writes nothing there: no seeding, no temp-file cleanup.
+    pub model_dir_given: bool,
+    /// True when no flag, variable or file set `registry_dir` (nor `model_dir`): it is then
+    /// looked for in the working directory's ancestors too
+    /// ([`Config::locate_default_registry`]).
     pub registry_dir_is_default: bool,
     pub log_dir: PathBuf,
     /// A read-only registry whose model is copied into an empty `registry_dir` at startup
@@ -99,9 +110,9 @@ impl Config {
         }
     }
 
-    /// `REGISTRY_DIR/MODEL_NAME`.
+    /// The served model's directory: `REGISTRY_DIR/MODEL_NAME`, or `MODELHOST_MODEL_DIR`.
     pub fn model_dir(&self) -> PathBuf {
-        self.registry_dir.join(&self.model_name)
+        self.registry_dir.join(&self.model_folder)
     }
 
     /// With the default `registry_dir` (`./registry`) and no such directory in `cwd`, the
@@ -121,7 +132,7 @@ impl Config {
             .ancestors()
             .skip(1)
             .map(|dir| dir.join(relative))
-            .find(|dir| dir.join(&self.model_name).is_dir())?;
+            .find(|dir| dir.join(&self.model_folder).is_dir())?;
         self.registry_dir = found.clone();
         Some(found)
     }
@@ -140,6 +151,12 @@ pub enum ConfigError {
     InvalidSecret { key: String, reason: String },
     #[error("{first} and {second} are both set: set only one of them")]
     Conflict { first: String, second: String },
+    #[error("{first} and {second} are both set and disagree: {reason}")]
+    Disagree {
+        first: String,
+        second: String,
+        reason: String,
+    },
     #[error("invalid {key}: {path}: {reason}")]
     SecretFile {
         key: String,
@@ -168,21 +185,31 @@ struct Raw {
     source: String,
     /// False when the default applies.
     set: bool,
+    /// The layer it came from: 0 default, 1 TOML file, 2 environment, [`FLAG`].
+    layer: u8,
 }
+
+/// The layer of a value given as a flag, the highest ([`Raw::layer`]).
+const FLAG: u8 = 3;
 
 impl Sources<'_> {
     /// `setting`'s text from the highest layer that sets it, else its default.
     fn raw(&self, setting: &Setting) -> Raw {
-        let (value, source, set) = if let Some(v) = self.flags.get(setting.key) {
-            (v.clone(), setting.flag(), true)
+        let (value, source, layer) = if let Some(v) = self.flags.get(setting.key) {
+            (v.clone(), setting.flag(), FLAG)
         } else if let Some(v) = (self.env)(setting.env) {
-            (v, setting.env.to_string(), true)
+            (v, setting.env.to_string(), 2)
         } else if let Some(v) = self.file.get(setting.key) {
-            (v.clone(), setting.key.to_string(), true)
+            (v.clone(), setting.key.to_string(), 1)
         } else {
-            (setting.default.to_string(), setting.key.to_string(), false)
+            (setting.default.to_string(), setting.key.to_string(), 0)
         };
-        Raw { value, source, set }
+        Raw {
+            value,
+            source,
+            set: layer > 0,
+            layer,
+        }
     }
 
     /// `setting`'s value, parsed as a `K`; an error names where the value came from and,
@@ -218,6 +245,7 @@ pub fn resolve(
     };
     let sources = Sources { flags, env, file };
     let s = Settings::parse(&sources)?;
+    let location = location::resolve(&sources, &s)?;
     let token_file = &DECLARED.monitoring_token_file;
     let monitoring_token = match (s.monitoring_token, s.monitoring_token_file) {
         (token, None) => token,
@@ -239,10 +267,12 @@ pub fn resolve(
         log_format: s.log_format,
         host: s.host,
         port: s.port as u16,
-        registry_dir: s.registry_dir,
-        registry_dir_is_default: !sources.raw(&DECLARED.registry_dir).set,
+        registry_dir: location.registry_dir,
+        model_folder: location.folder,
+        model_dir_given: location.model_dir_given,
+        registry_dir_is_default: location.registry_dir_is_default,
         log_dir: s.log_dir,
-        seed_dir: s.seed_dir,
+        seed_dir: location.seed_dir,
         monitoring_token,
         wasm_timeout: Duration::from_millis(s.wasm_timeout_ms),
         wasm_memory_bytes: (s.wasm_memory_mib as usize) << 20,

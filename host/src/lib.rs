@@ -3,7 +3,9 @@
 //! Layout, along the data flow (trainer → registry → watcher → loader → active slot → HTTP):
 //! - [`config`]: settings from defaults, a TOML file, the environment and flags.
 //! - [`cli`]: the command line; each subcommand calls one library function.
-//! - [`artifact`]: fitted parameters → a self-contained `model.wasm` (the kernel template).
+//! - [`artifact`]: fitted parameters → a self-contained `model.wasm` (the kernel template);
+//!   `artifact::trees` for tree ensembles.
+//! - [`import`]: XGBoost and LightGBM model files → tree ensembles, checked node by node.
 //! - [`registry`]: the registry directory's layout and file reads.
 //! - [`watch`]: notices a new artifact and hands it to the load pipeline.
 //! - [`runtime`]: the wasmtime sandbox: engine, checks, compile, bounded calls. The only module
@@ -26,6 +28,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod import;
 pub mod model;
 pub mod output;
 pub mod registry;

@@ -51,6 +51,7 @@ fn run(command: Command) -> Result<Exit, CommandError> {
             commands::versions::versions(&args.registry.target())?.print(args.json)
         }
         Command::Publish(args) => commands::publish::publish(&args.options())?.print(args.json),
+        Command::Import(args) => commands::import::import(&args.options())?.print(args.json),
         Command::Predict(args) => commands::predict::predict(&args.options())?.print(false),
         Command::Drift(args) => commands::drift::drift(&args.options())?.print(args.json),
     }

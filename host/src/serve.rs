@@ -126,12 +126,15 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
             },
         )
     });
-    let default = Arc::new(Served::new(
-        &config.model_name,
-        active.clone(),
-        &config.registry_dir,
-        config.drift_window,
-    ));
+    let default = Arc::new(
+        Served::new(
+            &config.model_name,
+            active.clone(),
+            &config.registry_dir,
+            config.drift_window,
+        )
+        .in_folder(&config.registry_dir, &config.model_folder),
+    );
     let catalog = Arc::new(Catalog::new(
         default,
         &config.model_names,
@@ -194,11 +197,15 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
         poll_interval: config.poll_interval,
         events: config.watch_events,
     };
-    // Temp files of writers killed mid-write; nothing waits for the count, which is logged.
-    let (registry_dir, model_name) = (config.registry_dir.clone(), config.model_name.clone());
-    tokio::task::spawn_blocking(move || {
-        crate::registry::remove_stale_temps_logged(&registry_dir, &model_name)
-    });
+    // Temp files of writers killed mid-write; nothing waits for the count, which is logged. A
+    // model directory given directly is not the server's to clean (nor to seed: `Config` then
+    // has no seed directory): it may be read-only.
+    let (registry_dir, folder) = (config.registry_dir.clone(), config.model_folder.clone());
+    if !config.model_dir_given {
+        tokio::task::spawn_blocking(move || {
+            crate::registry::remove_stale_temps_logged(&registry_dir, &folder)
+        });
+    }
     if let Some(seed_dir) = config.seed_dir.clone() {
         // Before the watcher's first check, so a seeded model loads like any other. The probes
         // already answer meanwhile.
@@ -213,7 +220,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
         %addr,
         model = %config.model_name,
         models = %catalog.names(),
-        registry = %config.registry_dir.display(),
+        model_dir = %config.model_dir().display(),
         "modelhost listening"
     );
     Ok(Server {

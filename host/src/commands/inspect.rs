@@ -92,6 +92,22 @@ impl fmt::Display for InspectReport {
         writeln!(f, "  size       {} bytes", self.size_bytes)?;
         writeln!(f, "  threshold  {}", number(info.threshold))?;
         writeln!(f, "  self-test  {}", self.self_test)?;
+        if let Some(family) = &info.family {
+            write!(f, "  family     {}", family.name)?;
+            if let Some(source) = &family.source {
+                write!(f, " (from {source})")?;
+            }
+            for (what, count) in [
+                ("trees", family.trees),
+                ("nodes", family.nodes),
+                ("parameter bytes", family.parameter_bytes),
+            ] {
+                if let Some(count) = count {
+                    write!(f, ", {count} {what}")?;
+                }
+            }
+            writeln!(f)?;
+        }
         write!(f, "  features:")?;
         for feature in &info.features {
             let (kind, detail) = match &feature.kind {

@@ -1,5 +1,5 @@
 //! Every subcommand: [`serve`], [`train`], [`inspect`], [`rollback`], [`versions`],
-//! [`publish`], [`predict`] and [`drift`]. Each is a library function taking plain options and
+//! [`publish`], [`import`], [`predict`] and [`drift`]. Each is a library function taking plain options and
 //! returning a typed [`Report`] (printable for people, serialisable for `--json`, with the
 //! [`Exit`] status it ends with) or a [`CommandError`] that knows its exit status, so the binary
 //! only parses, resolves the configuration, starts logging and calls one of them.
@@ -9,6 +9,7 @@
 //! the previous live model in place and never a partial file.
 
 pub mod drift;
+pub mod import;
 pub mod inspect;
 pub mod predict;
 pub mod publish;

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{CommandError, RegistryTarget, now_rfc3339};
-use crate::model::sha256_hex;
+use crate::model::{Model, sha256_hex};
 use crate::registry::history;
 use crate::registry::records::{HistoryEvent, PublishRecord, Source, VersionRecord, field};
 use crate::registry::{self};
@@ -72,13 +72,41 @@ impl fmt::Display for PublishReport {
 /// Checks `options.file` and, if it passes, stores and promotes it. Nothing is written when a
 /// check fails.
 pub fn publish(options: &PublishOptions) -> Result<PublishReport, CommandError> {
+    let runtime = super::runtime()?;
+    let (bytes, model) = super::check_model(&options.file, &runtime)?;
+    store_checked(
+        &options.target,
+        &options.file,
+        &bytes,
+        &model,
+        Event::Publish,
+    )
+}
+
+/// The history event a stored version is recorded under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// `modelhost publish` of a wasm file.
+    Publish,
+    /// `modelhost import` of another framework's model file.
+    Import,
+}
+
+/// Stores and promotes `bytes`, a model already loaded (checked and self-tested) as `model`,
+/// from `file`: the name and version checks, then `versions/<v>.wasm`, `versions/<v>.json`, the
+/// history line and `model.wasm` through [`registry::store_version`]. Nothing is written when a
+/// check fails.
+pub fn store_checked(
+    target: &RegistryTarget,
+    file: &Path,
+    bytes: &[u8],
+    model: &Model,
+    event: Event,
+) -> Result<PublishReport, CommandError> {
     let RegistryTarget {
         registry_dir,
         model_name,
-    } = &options.target;
-    let file = &options.file;
-    let runtime = super::runtime()?;
-    let (bytes, model) = super::check_model(file, &runtime)?;
+    } = target;
     let info = model.info();
     if info.name != *model_name {
         return Err(CommandError::Data(format!(
@@ -146,14 +174,22 @@ pub fn publish(options: &PublishOptions) -> Result<PublishReport, CommandError> 
         promoted: Some(true),
         extra: Default::default(),
     };
-    let line = HistoryEvent::Publish(publish.clone());
-    let record = VersionRecord::Publish(publish);
+    let (line, record) = match event {
+        Event::Publish => (
+            HistoryEvent::Publish(publish.clone()),
+            VersionRecord::Publish(publish),
+        ),
+        Event::Import => (
+            HistoryEvent::Import(publish.clone()),
+            VersionRecord::Import(publish),
+        ),
+    };
     registry::store_version(
         registry_dir,
         model_name,
         &registry::VersionWrite {
             version: &version,
-            bytes: &bytes,
+            bytes,
             record: &record,
             history_line: &line,
             promote: true,

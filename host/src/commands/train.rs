@@ -326,6 +326,7 @@ fn model_info(
         training,
         metrics: metric_map,
         golden: Vec::new(),
+        family: None,
     }
 }
 

@@ -97,6 +97,8 @@ settings! {
         help "more models to serve beside MODEL_NAME (the default model, always served), each at /models/NAME/ and /v2/models/NAME/: a comma-separated list, or `*` for every folder of REGISTRY_DIR holding a model.wasm (unset: MODEL_NAME only)";
     registry_dir: Dir = "./registry", env "REGISTRY_DIR",
         help "directory holding one folder per model";
+    model_dir: OptionalPath = "", env "MODELHOST_MODEL_DIR",
+        help "the model's own directory, holding model.wasm directly (KServe's /mnt/models), served as MODEL_NAME instead of REGISTRY_DIR/MODEL_NAME and never written; replaces REGISTRY_DIR and MODELHOST_SEED_DIR from the environment (unset or empty: REGISTRY_DIR/MODEL_NAME)";
     log_dir: Dir = "./logs", env "LOG_DIR",
         help "directory for the prediction log";
     seed_dir: OptionalPath = "", env "MODELHOST_SEED_DIR",

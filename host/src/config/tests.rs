@@ -512,3 +512,106 @@ fn the_monitoring_token_and_its_file_are_not_both_set() {
         "monitoring_token and --monitoring-token-file are both set: set only one of them"
     );
 }
+
+#[test]
+fn a_model_dir_is_served_as_model_name_and_replaces_the_images_registry_and_seed() {
+    // The image's environment sets REGISTRY_DIR and MODELHOST_SEED_DIR; KServe passes flags.
+    let env = env_of(&[
+        ("REGISTRY_DIR", "/data/registry"),
+        ("MODELHOST_SEED_DIR", "/opt/modelhost/registry"),
+    ]);
+    let given = flags(&[("model_dir", "/mnt/models"), ("model_name", "churn-isvc")]);
+    let config = resolve(None, &env, &given).unwrap();
+    assert_eq!(config.model_name, "churn-isvc");
+    assert_eq!(config.registry_dir, PathBuf::from("/mnt"));
+    assert_eq!(config.model_folder, "models");
+    assert_eq!(config.model_dir(), PathBuf::from("/mnt/models"));
+    assert!(config.model_dir_given);
+    assert_eq!(config.seed_dir, None, "a model directory is never seeded");
+    assert!(!config.registry_dir_is_default);
+
+    // From the environment too, and a trailing `/.` or `/` names the same directory.
+    for dir in ["/mnt/models/", "/mnt/models/."] {
+        let pairs = [
+            ("MODELHOST_MODEL_DIR", dir),
+            ("REGISTRY_DIR", "/data/registry"),
+        ];
+        let env = env_of(&pairs);
+        let config = resolve(None, &env, &Flags::new()).unwrap();
+        assert_eq!(config.model_dir(), PathBuf::from("/mnt/models"), "{dir}");
+    }
+    // A relative directory is taken from the working directory.
+    let config = resolve(None, &env_of(&[]), &flags(&[("model_dir", "models/churn")])).unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(config.model_dir(), cwd.join("models/churn"));
+
+    // Without it, the folder is the model's name, as always.
+    let config = resolve(None, &env, &flags(&[("model_name", "fraud")])).unwrap();
+    assert_eq!(config.model_folder, "fraud");
+    assert_eq!(config.model_dir(), PathBuf::from("/data/registry/fraud"));
+    assert!(!config.model_dir_given);
+    assert!(config.seed_dir.is_some());
+}
+
+#[test]
+fn a_model_dir_beside_a_registry_or_seed_given_on_purpose_is_an_error_naming_both() {
+    let env = env_of(&[]);
+    let error = resolve(
+        None,
+        &env,
+        &flags(&[
+            ("model_dir", "/mnt/models"),
+            ("registry_dir", "/data/registry"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("--model-dir and --registry-dir are both set and disagree")
+            && error.contains("/mnt/models is not in the registry /data/registry"),
+        "{error}"
+    );
+    // The same directory either way is no disagreement.
+    let config = resolve(
+        None,
+        &env,
+        &flags(&[
+            ("model_dir", "/data/registry/churn"),
+            ("registry_dir", "/data/registry"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.model_dir(), PathBuf::from("/data/registry/churn"));
+    // A flag above the model directory's layer was set on purpose.
+    let env = env_of(&[("MODELHOST_MODEL_DIR", "/mnt/models")]);
+    let error = resolve(None, &env, &flags(&[("registry_dir", "/data/registry")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("MODELHOST_MODEL_DIR and --registry-dir"),
+        "{error}"
+    );
+    let error = resolve(
+        None,
+        &env_of(&[]),
+        &flags(&[("model_dir", "/mnt/models"), ("seed_dir", "/seed")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("--model-dir and --seed-dir are both set and disagree")
+            && error.contains("cannot be seeded"),
+        "{error}"
+    );
+    for bad in ["/", "/mnt/models/.."] {
+        let error = resolve(None, &env_of(&[]), &flags(&[("model_dir", bad)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!(
+                "invalid --model-dir={bad:?}: expected the model's directory"
+            )),
+            "{error}"
+        );
+    }
+}

@@ -155,8 +155,9 @@ pub const MAX_HISTORY_BYTES: u64 = 32 * 1024 * 1024;
 pub async fn history(State(state): State<AppState>) -> Result<Json<VersionHistory>, AppError> {
     let registry_dir = state.registry_dir().to_path_buf();
     let model_name = state.model_name().to_string();
+    let folder = state.model_folder().to_string();
     let read = tokio::task::spawn_blocking(move || {
-        let path = crate::registry::history_path(&registry_dir, &model_name);
+        let path = crate::registry::history_path(&registry_dir, &folder);
         let size = std::fs::metadata(&path).map_or(0, |m| m.len());
         if size > MAX_HISTORY_BYTES {
             return Err(std::io::Error::other(format!(
@@ -164,8 +165,8 @@ pub async fn history(State(state): State<AppState>) -> Result<Json<VersionHistor
                 path.display()
             )));
         }
-        let entries = crate::registry::history::read_entries(&registry_dir, &model_name)?;
-        let live = crate::registry::history::live(&registry_dir, &model_name, &entries)?;
+        let entries = crate::registry::history::read_entries(&registry_dir, &folder)?;
+        let live = crate::registry::history::live(&registry_dir, &folder, &entries)?;
         let live = live.version().map(str::to_string);
         Ok::<_, std::io::Error>(VersionHistory::new(
             model_name,

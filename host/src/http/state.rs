@@ -229,6 +229,11 @@ impl AppState {
         self.inner.default.name()
     }
 
+    /// The default model's folder in the registry directory.
+    pub(super) fn model_folder(&self) -> &str {
+        self.inner.default.folder()
+    }
+
     /// The model-call slots (see [`limits::call_slot`](super::limits::call_slot)).
     pub(super) fn calls(&self) -> &Arc<Semaphore> {
         &self.inner.calls

@@ -22,6 +22,8 @@ use crate::telemetry::drift::DriftWindow;
 /// One served model: what is per model in the server, instantiated once for each.
 pub struct Served {
     name: String,
+    /// Its folder in the registry: `name`, unless [`Served::in_folder`] says otherwise.
+    folder: String,
     active: Arc<ActiveModel>,
     live_path: PathBuf,
     drift: DriftWindow,
@@ -38,13 +40,27 @@ impl Served {
     ) -> Self {
         Served {
             name: name.to_string(),
+            folder: name.to_string(),
             active,
             live_path: crate::registry::live_path(registry_dir, name),
             drift: DriftWindow::new(drift_window),
         }
     }
 
-    /// The model's name: its folder in the registry and its name in every route.
+    /// Serves the model from `registry_dir/folder/` under its name (a model directory given
+    /// directly: see [`crate::config::Config::model_folder`]).
+    pub fn in_folder(mut self, registry_dir: &Path, folder: &str) -> Self {
+        self.live_path = crate::registry::live_path(registry_dir, folder);
+        self.folder = folder.to_string();
+        self
+    }
+
+    /// The model's folder in the registry.
+    pub fn folder(&self) -> &str {
+        &self.folder
+    }
+
+    /// The model's name in every route (and its folder, unless [`Served::in_folder`]).
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -165,6 +165,9 @@ pub struct SeedLine {
 pub enum HistoryEvent {
     Train(TrainRecord),
     Publish(PublishRecord),
+    /// A `modelhost import`: a publish of an artifact built from another framework's model
+    /// file; the same fields.
+    Import(PublishRecord),
     Rollback(RollbackLine),
     Seed(SeedLine),
     /// An event this version does not know, kept whole.
@@ -180,6 +183,7 @@ pub enum HistoryEvent {
 pub enum VersionRecord {
     Train(TrainRecord),
     Publish(PublishRecord),
+    Import(PublishRecord),
 }
 
 /// `body`'s fields, led by `"event": event`.
@@ -227,6 +231,7 @@ impl Serialize for HistoryEvent {
         match self {
             HistoryEvent::Train(r) => tagged("train", r, serializer),
             HistoryEvent::Publish(r) => tagged("publish", r, serializer),
+            HistoryEvent::Import(r) => tagged("import", r, serializer),
             HistoryEvent::Rollback(r) => tagged("rollback", r, serializer),
             HistoryEvent::Seed(r) => tagged("seed", r, serializer),
             HistoryEvent::Other { event, fields } => tagged(event, fields, serializer),
@@ -240,6 +245,7 @@ impl<'de> Deserialize<'de> for HistoryEvent {
         Ok(match event.as_deref() {
             None | Some("train") => HistoryEvent::Train(body(fields)?),
             Some("publish") => HistoryEvent::Publish(body(fields)?),
+            Some("import") => HistoryEvent::Import(body(fields)?),
             Some("rollback") => HistoryEvent::Rollback(body(fields)?),
             Some("seed") => HistoryEvent::Seed(body(fields)?),
             Some(_) => HistoryEvent::Other {
@@ -255,6 +261,7 @@ impl Serialize for VersionRecord {
         match self {
             VersionRecord::Train(r) => r.serialize(serializer),
             VersionRecord::Publish(r) => tagged("publish", r, serializer),
+            VersionRecord::Import(r) => tagged("import", r, serializer),
         }
     }
 }
@@ -265,8 +272,9 @@ impl<'de> Deserialize<'de> for VersionRecord {
         match event.as_deref() {
             None | Some("train") => Ok(VersionRecord::Train(body(fields)?)),
             Some("publish") => Ok(VersionRecord::Publish(body(fields)?)),
+            Some("import") => Ok(VersionRecord::Import(body(fields)?)),
             Some(other) => Err(D::Error::custom(format!(
-                "a version record is a train or publish record, not `{other}`"
+                "a version record is a train, publish or import record, not `{other}`"
             ))),
         }
     }
@@ -277,7 +285,7 @@ impl VersionRecord {
     pub fn version(&self) -> &str {
         match self {
             VersionRecord::Train(r) => &r.version,
-            VersionRecord::Publish(r) => &r.version,
+            VersionRecord::Publish(r) | VersionRecord::Import(r) => &r.version,
         }
     }
 
@@ -285,7 +293,7 @@ impl VersionRecord {
     pub fn sha256(&self) -> Option<String> {
         match self {
             VersionRecord::Train(r) => r.sha256.as_deref(),
-            VersionRecord::Publish(r) => r.sha256.as_deref(),
+            VersionRecord::Publish(r) | VersionRecord::Import(r) => r.sha256.as_deref(),
         }
         .and_then(normalize_sha256)
     }
@@ -294,7 +302,7 @@ impl VersionRecord {
     pub fn metrics(&self) -> &Value {
         match self {
             VersionRecord::Train(r) => &r.metrics,
-            VersionRecord::Publish(r) => &r.metrics,
+            VersionRecord::Publish(r) | VersionRecord::Import(r) => &r.metrics,
         }
     }
 }
@@ -305,6 +313,7 @@ impl HistoryEvent {
         match self {
             HistoryEvent::Train(_) => "train",
             HistoryEvent::Publish(_) => "publish",
+            HistoryEvent::Import(_) => "import",
             HistoryEvent::Rollback(_) => "rollback",
             HistoryEvent::Seed(_) => "seed",
             HistoryEvent::Other { event, .. } => event,
@@ -323,7 +332,7 @@ impl HistoryEvent {
     pub fn version(&self) -> Option<&str> {
         match self {
             HistoryEvent::Train(r) => Some(&r.version),
-            HistoryEvent::Publish(r) => Some(&r.version),
+            HistoryEvent::Publish(r) | HistoryEvent::Import(r) => Some(&r.version),
             HistoryEvent::Rollback(r) => Some(&r.version),
             HistoryEvent::Seed(r) => Some(&r.version),
             HistoryEvent::Other { .. } => self.text("version"),
@@ -334,7 +343,7 @@ impl HistoryEvent {
     pub fn sha256(&self) -> Option<String> {
         match self {
             HistoryEvent::Train(r) => r.sha256.as_deref(),
-            HistoryEvent::Publish(r) => r.sha256.as_deref(),
+            HistoryEvent::Publish(r) | HistoryEvent::Import(r) => r.sha256.as_deref(),
             HistoryEvent::Rollback(r) => r.sha256.as_deref(),
             HistoryEvent::Seed(r) => r.sha256.as_deref(),
             HistoryEvent::Other { .. } => self.text("sha256"),
@@ -349,7 +358,9 @@ impl HistoryEvent {
         }
         match self {
             HistoryEvent::Train(r) => extra_at(&r.extra).or(r.trained_at.as_deref()),
-            HistoryEvent::Publish(r) => extra_at(&r.extra).or(r.published_at.as_deref()),
+            HistoryEvent::Publish(r) | HistoryEvent::Import(r) => {
+                extra_at(&r.extra).or(r.published_at.as_deref())
+            }
             HistoryEvent::Rollback(r) => r.at.as_deref(),
             HistoryEvent::Seed(r) => r.at.as_deref(),
             HistoryEvent::Other { .. } => self
@@ -363,7 +374,7 @@ impl HistoryEvent {
     pub fn promoted(&self) -> bool {
         let promoted = match self {
             HistoryEvent::Train(r) => r.promoted,
-            HistoryEvent::Publish(r) => r.promoted,
+            HistoryEvent::Publish(r) | HistoryEvent::Import(r) => r.promoted,
             HistoryEvent::Rollback(r) => r.promoted,
             HistoryEvent::Seed(r) => r.promoted,
             HistoryEvent::Other { fields, .. } => fields.get("promoted").and_then(Value::as_bool),
@@ -388,7 +399,7 @@ impl HistoryEvent {
     pub fn metrics(&self) -> &Value {
         match self {
             HistoryEvent::Train(r) => &r.metrics,
-            HistoryEvent::Publish(r) => &r.metrics,
+            HistoryEvent::Publish(r) | HistoryEvent::Import(r) => &r.metrics,
             HistoryEvent::Seed(r) => &r.metrics,
             HistoryEvent::Rollback(r) => r.extra.get("metrics").unwrap_or(&Value::Null),
             HistoryEvent::Other { fields, .. } => fields.get("metrics").unwrap_or(&Value::Null),
@@ -398,7 +409,7 @@ impl HistoryEvent {
     /// The version live before (publishes and rollbacks).
     pub fn from(&self) -> Option<&str> {
         match self {
-            HistoryEvent::Publish(r) => r.from.as_deref(),
+            HistoryEvent::Publish(r) | HistoryEvent::Import(r) => r.from.as_deref(),
             HistoryEvent::Rollback(r) => r.from.as_deref(),
             HistoryEvent::Train(r) => r.extra.get("from").and_then(Value::as_str),
             HistoryEvent::Seed(r) => r.extra.get("from").and_then(Value::as_str),

@@ -199,7 +199,7 @@ fn watcher_of(
         runtime.clone(),
         served.active().clone(),
         registry_dir,
-        served.name(),
+        served.folder(),
     )
     .with_metrics(metrics.clone())
     .with_load_slots(loads.clone())

@@ -1,7 +1,6 @@
 //! The Open Inference Protocol over gRPC on the HTTP port, driven by the generated tonic client
 //! over a real HTTP/2 connection (h2c with prior knowledge, as gRPC clients connect).
 
-mod codegen;
 mod infer;
 mod limits;
 

@@ -950,21 +950,24 @@ fn probe_timings_are_at_least_as_tolerant_as_the_labs() {
     }
 }
 
+/// The path of an HTTP probe.
+pub fn probe_path(probe: &Option<Probe>) -> String {
+    probe
+        .as_ref()
+        .unwrap()
+        .http_get
+        .as_ref()
+        .unwrap()
+        .path
+        .clone()
+        .unwrap()
+}
+
 /// What each probe expects of a path: (path, answers before a model serves, answers after).
 fn probe_expectations() -> Vec<(String, StatusCode, StatusCode)> {
     let deployment = deployment();
     let container = container(pod_spec(&deployment));
-    let path = |probe: &Option<Probe>| {
-        probe
-            .as_ref()
-            .unwrap()
-            .http_get
-            .as_ref()
-            .unwrap()
-            .path
-            .clone()
-            .unwrap()
-    };
+    let path = probe_path;
     vec![
         // A startup probe fails until the app has started: a model must serve.
         (

@@ -40,6 +40,28 @@ pub struct ModelInfo {
     pub metrics: BTreeMap<String, f64>,
     /// Input rows with the probability the model must return for them; the load-time self-test.
     pub golden: Vec<GoldenPair>,
+    /// What kind of model computes the probabilities, for people (`inspect`); optional, and
+    /// written only when known, so documents without it are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<Family>,
+}
+
+/// The model family an artifact holds and its size, as its builder describes it. Descriptive
+/// only: nothing is decided from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Family {
+    /// `trees` for the tree-ensemble kernel.
+    pub name: String,
+    /// Where the model came from (`xgboost`, `lightgbm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trees: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<u64>,
+    /// Bytes of the parameter block (trees, nodes and the info document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_bytes: Option<u64>,
 }
 
 /// One input feature.
@@ -296,6 +318,7 @@ mod tests {
                 ],
                 probability: 0.5,
             }],
+            family: None,
         }
     }
 

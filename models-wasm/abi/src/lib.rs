@@ -8,6 +8,7 @@
 //! Layout:
 //! - the constants below: ABI version, export names, status codes, limits;
 //! - [`params`]: the fixed-size parameter block embedded in the logistic-regression kernel;
+//! - [`trees`]: the tree-ensemble block, appended to the tree kernel's module, and its walk;
 //! - [`info`] (feature `host`): the JSON document returned by the `info` export.
 
 #![no_std]
@@ -18,6 +19,8 @@ extern crate alloc;
 #[cfg(feature = "host")]
 pub mod info;
 pub mod params;
+pub mod regions;
+pub mod trees;
 
 /// The ABI version this crate describes; returned by the guest's `abi_version` export.
 pub const ABI_VERSION: i32 = 1;
