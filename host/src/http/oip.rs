@@ -452,11 +452,22 @@ pub async fn repository_index(
     body: Result<Body, AppError>,
 ) -> Result<Json<Vec<RepositoryEntry>>, AppError> {
     let Body(body) = body?;
+    // No body, and JSON `null`, are `{}` (the document declares the body optional).
     let request: RepositoryIndexRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RepositoryIndexRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| AppError::BadRequest(format!("invalid repository index request: {e}")))?
+        let invalid =
+            |e: String| AppError::BadRequest(format!("invalid repository index request: {e}"));
+        // Through a `Value`, because a derived struct would also take a JSON array.
+        match serde_json::from_slice::<serde_json::Value>(&body)
+            .map_err(|e| invalid(e.to_string()))?
+        {
+            serde_json::Value::Null => RepositoryIndexRequest::default(),
+            object @ serde_json::Value::Object(_) => {
+                serde_json::from_value(object).map_err(|e| invalid(e.to_string()))?
+            }
+            _ => return Err(invalid("the body must be a JSON object".to_string())),
+        }
     };
     Ok(Json(repository_entries(&state, request.ready)))
 }

@@ -279,12 +279,20 @@ async fn every_served_model_has_its_routes_and_an_unknown_one_is_a_404_naming_th
         .unwrap();
     assert_eq!(empty.status(), StatusCode::OK);
     assert_eq!(empty.json::<Value>().await.unwrap(), list["models"]);
-    let (status, error) = post_json(
-        &format!("{url}/v2/repository/index"),
-        &json!({"ready": "yes"}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let (status, index) = post_json(&format!("{url}/v2/repository/index"), &json!(null)).await;
+    assert_eq!(status, StatusCode::OK, "JSON null is {{}}: {index}");
+    assert_eq!(index, list["models"]);
+    for bad in [json!({"ready": "yes"}), json!([]), json!(true)] {
+        let (status, error) = post_json(&format!("{url}/v2/repository/index"), &bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {error}");
+        assert!(
+            error["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid repository index request"),
+            "{error}"
+        );
+    }
 
     // An unknown model is a 404 that names the served ones, on every route that names one.
     for (method, path) in [

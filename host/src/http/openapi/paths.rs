@@ -278,8 +278,8 @@ fn v2_ready() {}
     post, path = "/v2/repository/index", tag = OIP,
     summary = "Repository index: every served model with its version, state and reason",
     description = "The repository extension Triton's and KServe's clients call. `{\"ready\": true}` \
-        lists only the models that serve; an empty body is `{}`.",
-    request_body = RepositoryIndexRequest,
+        lists only the models that serve; no body (or `null`) is `{}`.",
+    request_body = Option<RepositoryIndexRequest>,
     responses(
         (status = 200, body = Vec<RepositoryEntry>, example = json!([
             {"name": "churn", "version": "v2eea169a56b4", "state": "READY", "reason": ""}
