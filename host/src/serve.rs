@@ -254,19 +254,21 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             "neither MONITORING_TOKEN nor MONITORING_TOKEN_FILE is set; monitoring endpoints will be open"
         );
     }
+    // Listening to interrupts from here on, so one that arrives while the server turns from the
+    // first signal to the graceful stop is still seen as the second.
+    let mut interrupts = Interrupts::listen();
     let mut server = start(&config).await?;
-    let signal = shutdown_signal().await;
+    let signal = shutdown_signal(&mut interrupts).await;
     tracing::info!(?signal, "shutdown signal received");
     if signal == Signal::Interrupt {
         // Ctrl-C is a person at a terminal, not a load balancer to be given time: no delay.
         server.shutdown_delay = Duration::ZERO;
     }
     // Whatever the first signal, an interrupt during the graceful stop ends the process now.
-    tokio::spawn(async {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::warn!("second interrupt: exiting without waiting for the graceful stop");
-            std::process::exit(130);
-        }
+    tokio::spawn(async move {
+        interrupts.next().await;
+        tracing::warn!("second interrupt: exiting without waiting for the graceful stop");
+        std::process::exit(130);
     });
     server.shutdown().await
 }
@@ -280,12 +282,39 @@ enum Signal {
     Terminate,
 }
 
-async fn shutdown_signal() -> Signal {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+/// SIGINT as a stream registered once: unlike a fresh `tokio::signal::ctrl_c()` per wait, it
+/// sees every interrupt delivered after [`Interrupts::listen`], however late it is awaited.
+struct Interrupts {
+    #[cfg(unix)]
+    stream: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupts {
+    fn listen() -> Self {
+        Interrupts {
+            #[cfg(unix)]
+            stream: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
         }
-    };
+    }
+
+    /// The next interrupt (never, if none can be listened to).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(stream) = &mut self.stream
+            && stream.recv().await.is_some()
+        {
+            return;
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_ok() {
+            return;
+        }
+        std::future::pending::<()>().await
+    }
+}
+
+async fn shutdown_signal(interrupts: &mut Interrupts) -> Signal {
+    let ctrl_c = interrupts.next();
     #[cfg(unix)]
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -138,6 +138,12 @@ async fn ctrl_c_stops_at_once_and_a_second_one_exits_during_the_graceful_stop() 
     // SIGTERM waits out the delay (not ready meanwhile); an interrupt then ends it at once.
     let mut server = Process::spawn_in(&["serve".to_string()], &env, Some(root.path()));
     let base = server.address(Duration::from_secs(30));
+    // Ready first, so the 503 below is the stop's and not the model still loading.
+    let ready = eventually(Duration::from_secs(30), || async {
+        get(&base, "/ready").await.0 == 200
+    })
+    .await;
+    assert!(ready, "{}", server.output());
     server.signal("TERM");
     let draining = eventually(Duration::from_secs(30), || async {
         get(&base, "/ready").await.0 == 503
