@@ -19,20 +19,6 @@ use modelhost_abi::trees::{
 
 const FORMAT: Format = Format::Lightgbm;
 
-fn invalid(problem: impl Into<String>) -> ImportError {
-    ImportError::Invalid {
-        format: FORMAT,
-        problem: problem.into(),
-    }
-}
-
-fn unsupported(what: impl Into<String>) -> ImportError {
-    ImportError::Unsupported {
-        format: FORMAT,
-        what: what.into(),
-    }
-}
-
 /// `key=value` lines up to the first blank line after them, or the first `Tree=`.
 type Fields<'a> = HashMap<&'a str, &'a str>;
 
@@ -40,7 +26,7 @@ fn field<'a>(fields: &Fields<'a>, key: &str, part: &str) -> Result<&'a str, Impo
     fields
         .get(key)
         .copied()
-        .ok_or_else(|| invalid(format!("{part} has no `{key}=` line")))
+        .ok_or_else(|| FORMAT.invalid(format!("{part} has no `{key}=` line")))
 }
 
 fn list<T: std::str::FromStr>(
@@ -53,12 +39,13 @@ fn list<T: std::str::FromStr>(
         .split_whitespace()
         .enumerate()
         .map(|(i, text)| {
-            text.parse()
-                .map_err(|_| invalid(format!("{part}: {key} entry {i} `{text}` is not a number")))
+            text.parse().map_err(|_| {
+                FORMAT.invalid(format!("{part}: {key} entry {i} `{text}` is not a number"))
+            })
         })
         .collect::<Result<Vec<T>, _>>()?;
     if values.len() != len {
-        return Err(invalid(format!(
+        return Err(FORMAT.invalid(format!(
             "{part}: {key} has {} entries, expected {len}",
             values.len()
         )));
@@ -68,7 +55,8 @@ fn list<T: std::str::FromStr>(
 
 /// Parses a LightGBM text model.
 pub fn parse(bytes: &[u8]) -> Result<Imported, ImportError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| invalid(format!("not UTF-8 text: {e}")))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| FORMAT.invalid(format!("not UTF-8 text: {e}")))?;
     let body = text.split("end of trees").next().unwrap_or_default();
     let mut sections = body.split("\nTree=");
     let header = fields_of(sections.next().unwrap_or_default());
@@ -78,7 +66,7 @@ pub fn parse(bytes: &[u8]) -> Result<Imported, ImportError> {
     let objective = field(&header, "objective", part)?;
     let mut words = objective.split_whitespace();
     if words.next() != Some("binary") {
-        return Err(unsupported(format!("objective `{objective}` (binary is)")));
+        return Err(FORMAT.unsupported(format!("objective `{objective}` (binary is)")));
     }
     let mut sigmoid = 1.0;
     for word in words {
@@ -87,26 +75,26 @@ pub fn parse(bytes: &[u8]) -> Result<Imported, ImportError> {
                 .parse::<f64>()
                 .ok()
                 .filter(|s| s.is_finite() && *s > 0.0)
-                .ok_or_else(|| invalid(format!("objective's sigmoid `{value}`")))?;
+                .ok_or_else(|| FORMAT.invalid(format!("objective's sigmoid `{value}`")))?;
         }
     }
     for (key, wanted) in [("num_class", "1"), ("num_tree_per_iteration", "1")] {
         if let Some(value) = header.get(key)
             && value.trim() != wanted
         {
-            return Err(unsupported(format!("{key}={value} (one binary target is)")));
+            return Err(FORMAT.unsupported(format!("{key}={value} (one binary target is)")));
         }
     }
     if header.contains_key("average_output") {
-        return Err(unsupported("average_output (a random forest)"));
+        return Err(FORMAT.unsupported("average_output (a random forest)"));
     }
     let max_feature_idx: usize = field(&header, "max_feature_idx", part)?
         .trim()
         .parse()
-        .map_err(|_| invalid("max_feature_idx is not a count"))?;
+        .map_err(|_| FORMAT.invalid("max_feature_idx is not a count"))?;
     let n_features = max_feature_idx
         .checked_add(1)
-        .ok_or_else(|| invalid("max_feature_idx is too large"))?;
+        .ok_or_else(|| FORMAT.invalid("max_feature_idx is too large"))?;
     let names = header
         .get("feature_names")
         .map(|names| names.split_whitespace().map(str::to_string).collect())
@@ -148,12 +136,12 @@ fn raw_nodes(index: usize, text: &str) -> Result<(Vec<RawNode>, usize), ImportEr
     let num_leaves: usize = field(&fields, "num_leaves", &part)?
         .trim()
         .parse()
-        .map_err(|_| invalid(format!("{part}: num_leaves is not a count")))?;
+        .map_err(|_| FORMAT.invalid(format!("{part}: num_leaves is not a count")))?;
     if num_leaves == 0 || num_leaves > super::MAX_NODES {
-        return Err(invalid(format!("{part}: num_leaves {num_leaves}")));
+        return Err(FORMAT.invalid(format!("{part}: num_leaves {num_leaves}")));
     }
     if fields.get("is_linear").is_some_and(|v| v.trim() != "0") {
-        return Err(unsupported(format!("{part}: a linear tree")));
+        return Err(FORMAT.unsupported(format!("{part}: a linear tree")));
     }
     let leaves: Vec<f64> = list(&fields, "leaf_value", &part, num_leaves)?;
     if num_leaves == 1 {

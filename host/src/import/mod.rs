@@ -49,6 +49,22 @@ impl fmt::Display for Format {
 }
 
 impl Format {
+    /// The file is not a valid model of this format: `problem` says where.
+    pub(crate) fn invalid(self, problem: impl Into<String>) -> ImportError {
+        ImportError::Invalid {
+            format: self,
+            problem: problem.into(),
+        }
+    }
+
+    /// A valid model of this format that the tree kernel would not score as the framework does.
+    pub(crate) fn unsupported(self, what: impl Into<String>) -> ImportError {
+        ImportError::Unsupported {
+            format: self,
+            what: what.into(),
+        }
+    }
+
     /// The name `--format` takes and reports carry.
     pub fn name(self) -> &'static str {
         match self {
@@ -157,10 +173,7 @@ pub fn parse(bytes: &[u8], format: Option<Format>) -> Result<Imported, ImportErr
     };
     limit("nodes", imported.model.n_nodes(), MAX_NODES)?;
     if imported.model.trees.is_empty() {
-        return Err(ImportError::Invalid {
-            format,
-            problem: "the model holds no trees".into(),
-        });
+        return Err(format.invalid("the model holds no trees"));
     }
     Ok(imported)
 }
@@ -349,24 +362,18 @@ pub fn feature_names(
         return Ok((0..n_features).map(default).collect());
     }
     if names.len() != n_features {
-        return Err(ImportError::Invalid {
-            format,
-            problem: format!("{} feature names for {n_features} features", names.len()),
-        });
+        return Err(format.invalid(format!(
+            "{} feature names for {n_features} features",
+            names.len()
+        )));
     }
     let mut seen = std::collections::HashSet::new();
     for (i, name) in names.iter().enumerate() {
         if name.trim().is_empty() || name.len() > 128 {
-            return Err(ImportError::Invalid {
-                format,
-                problem: format!("feature {i} has an empty or over-long name"),
-            });
+            return Err(format.invalid(format!("feature {i} has an empty or over-long name")));
         }
         if !seen.insert(name.as_str()) {
-            return Err(ImportError::Invalid {
-                format,
-                problem: format!("feature name `{name}` appears twice"),
-            });
+            return Err(format.invalid(format!("feature name `{name}` appears twice")));
         }
     }
     Ok(names)

@@ -91,24 +91,10 @@ impl Flag {
     }
 }
 
-fn invalid(problem: impl Into<String>) -> ImportError {
-    ImportError::Invalid {
-        format: FORMAT,
-        problem: problem.into(),
-    }
-}
-
-fn unsupported(what: impl Into<String>) -> ImportError {
-    ImportError::Unsupported {
-        format: FORMAT,
-        what: what.into(),
-    }
-}
-
 /// A count written as a decimal string, as XGBoost writes its parameters.
 fn count(field: &str, text: &str) -> Result<usize, ImportError> {
     text.trim().parse().map_err(|_| {
-        invalid(format!(
+        FORMAT.invalid(format!(
             "learner_model_param.{field} `{text}` is not a count"
         ))
     })
@@ -119,15 +105,15 @@ fn base_score(text: &str) -> Result<f32, ImportError> {
     let inner = text.trim().trim_start_matches('[').trim_end_matches(']');
     let values: Vec<&str> = inner.split(',').map(str::trim).collect();
     let [value] = values.as_slice() else {
-        return Err(unsupported(format!(
+        return Err(FORMAT.unsupported(format!(
             "base_score `{text}` with more than one value (a multi-target model)"
         )));
     };
     let score: f32 = value
         .parse()
-        .map_err(|_| invalid(format!("base_score `{text}` is not a number")))?;
+        .map_err(|_| FORMAT.invalid(format!("base_score `{text}` is not a number")))?;
     if !(score > 0.0 && score < 1.0) {
-        return Err(invalid(format!(
+        return Err(FORMAT.invalid(format!(
             "base_score {score} is not a probability strictly between 0 and 1"
         )));
     }
@@ -136,10 +122,11 @@ fn base_score(text: &str) -> Result<f32, ImportError> {
 
 /// Parses an XGBoost JSON model.
 pub fn parse(bytes: &[u8]) -> Result<Imported, ImportError> {
-    let document: Document = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+    let document: Document =
+        serde_json::from_slice(bytes).map_err(|e| FORMAT.invalid(e.to_string()))?;
     let learner = document.learner;
     if learner.objective.name != "binary:logistic" {
-        return Err(unsupported(format!(
+        return Err(FORMAT.unsupported(format!(
             "objective `{}` (binary:logistic is)",
             learner.objective.name
         )));
@@ -152,13 +139,11 @@ pub fn parse(bytes: &[u8]) -> Result<Imported, ImportError> {
         if let Some(value) = value
             && count(field, value)? > 1
         {
-            return Err(unsupported(format!(
-                "{field} {value} (one binary target is)"
-            )));
+            return Err(FORMAT.unsupported(format!("{field} {value} (one binary target is)")));
         }
     }
     if learner.gradient_booster.name != "gbtree" {
-        return Err(unsupported(format!(
+        return Err(FORMAT.unsupported(format!(
             "booster `{}` (gbtree is)",
             learner.gradient_booster.name
         )));
@@ -168,9 +153,7 @@ pub fn parse(bytes: &[u8]) -> Result<Imported, ImportError> {
         .iter()
         .find(|t| !matches!(t.as_str(), "float" | "q" | "int" | "i"))
     {
-        return Err(unsupported(format!(
-            "feature type `{kind}` (numeric features are)"
-        )));
+        return Err(FORMAT.unsupported(format!("feature type `{kind}` (numeric features are)")));
     }
     let n_features = count("num_feature", &param.num_feature)?;
     let probability = base_score(&param.base_score)?;
@@ -178,7 +161,7 @@ pub fn parse(bytes: &[u8]) -> Result<Imported, ImportError> {
     let model = learner
         .gradient_booster
         .model
-        .ok_or_else(|| invalid("gradient_booster has no model"))?;
+        .ok_or_else(|| FORMAT.invalid("gradient_booster has no model"))?;
     let used = rounds_used(&learner.attributes, &model)?;
     let mut builder = TreeBuilder::new(FORMAT, n_features, used)?;
     let mut trees = Vec::with_capacity(used);
@@ -213,19 +196,21 @@ fn rounds_used(
     let round = best
         .as_str()
         .and_then(|text| text.trim().parse::<usize>().ok())
-        .ok_or_else(|| invalid(format!("attributes.best_iteration {best} is not a count")))?;
+        .ok_or_else(|| {
+            FORMAT.invalid(format!("attributes.best_iteration {best} is not a count"))
+        })?;
     let end = round
         .checked_add(1)
         .and_then(|next| model.iteration_indptr.get(next))
         .copied()
         .ok_or_else(|| {
-            invalid(format!(
+            FORMAT.invalid(format!(
                 "attributes.best_iteration {round} is not a round of iteration_indptr ({} rounds)",
                 model.iteration_indptr.len().saturating_sub(1)
             ))
         })?;
     if end > model.trees.len() {
-        return Err(invalid(format!(
+        return Err(FORMAT.invalid(format!(
             "iteration_indptr ends round {round} at tree {end}, past the {} trees",
             model.trees.len()
         )));
@@ -243,13 +228,13 @@ fn raw_nodes(index: usize, tree: &Tree) -> Result<Vec<RawNode>, ImportError> {
         ("default_left", tree.default_left.len()),
     ] {
         if len != n {
-            return Err(invalid(format!(
+            return Err(FORMAT.invalid(format!(
                 "tree {index}: {field} has {len} entries, left_children {n}"
             )));
         }
     }
     if n == 0 {
-        return Err(invalid(format!("tree {index} has no nodes")));
+        return Err(FORMAT.invalid(format!("tree {index} has no nodes")));
     }
     let mut nodes = Vec::with_capacity(n);
     for node in 0..n {
