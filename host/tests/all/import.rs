@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::common::{base_url, churn_artifact, start_server, temp_registry, wait_for_version};
 use crate::fuzz::{cases, runtime};
+use crate::oip::post_json;
 
 fn fixture_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -429,20 +430,16 @@ async fn import_into_the_registry_records_it_and_the_server_swaps_to_it() {
         .zip(&sample.probability)
         .find(|(row, _)| row.iter().all(|x| x.is_finite()))
         .unwrap();
-    let client = reqwest::Client::new();
     let mut body = serde_json::Map::new();
     for (name, x) in sample.features.iter().zip(row) {
         body.insert(name.clone(), json!(x));
     }
-    let answer: Value = client
-        .post(format!("{}/predict", base_url(&server)))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, answer) = post_json(
+        &format!("{}/predict", base_url(&server)),
+        &Value::Object(body),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
     assert_eq!(answer["model_version"], version.as_str(), "{answer}");
     let p = answer["probability"].as_f64().unwrap();
     assert!((p - want).abs() <= 1e-6, "{p} vs {want}");
@@ -453,15 +450,12 @@ async fn import_into_the_registry_records_it_and_the_server_swaps_to_it() {
         .zip(row)
         .map(|(name, x)| json!({"name": name, "shape": [1], "datatype": "FP64", "data": [x]}))
         .collect();
-    let answer: Value = client
-        .post(format!("{}/v2/models/churn/infer", base_url(&server)))
-        .json(&json!({"inputs": inputs}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, answer) = post_json(
+        &format!("{}/v2/models/churn/infer", base_url(&server)),
+        &json!({"inputs": inputs}),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
     let outputs = answer["outputs"].as_array().unwrap();
     let probability = outputs.iter().find(|o| o["name"] == "probability").unwrap();
     let p = probability["data"][0].as_f64().unwrap();

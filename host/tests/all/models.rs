@@ -18,6 +18,7 @@ use crate::common::{
     start_server_with, temp_registry,
 };
 use crate::oip::{customers, get, infer_inputs, post_json};
+use crate::ops::LAB_ORDER;
 
 const PATIENCE: Duration = Duration::from_secs(15);
 
@@ -476,19 +477,7 @@ async fn metrics_drift_and_the_prediction_log_are_per_model() {
     let models: Vec<&str> = lines.iter().map(|l| l["model"].as_str().unwrap()).collect();
     assert_eq!(models, ["churn", "fraud", "fraud"]);
     let fields: Vec<&str> = lines[0].keys().map(String::as_str).collect();
-    assert_eq!(
-        fields,
-        [
-            "request_id",
-            "model_version",
-            "prediction",
-            "probability",
-            "latency_ms",
-            "features",
-            "ts",
-            "model"
-        ]
-    );
+    assert_eq!(fields, [&LAB_ORDER[..], &["model"]].concat());
 
     // The offline drift check reads only the named model's lines.
     let drift_of = |model: &str| {

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use crate::common::*;
 use process::{ServeProcess, ready_within};
 
-const LAB_ORDER: [&str; 7] = [
+/// The lab's prediction-log fields, in the lab's order.
+pub const LAB_ORDER: [&str; 7] = [
     "request_id",
     "model_version",
     "prediction",
