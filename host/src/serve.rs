@@ -126,15 +126,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
             },
         )
     });
-    let default = Arc::new(
-        Served::new(
-            &config.model_name,
-            active.clone(),
-            &config.registry_dir,
-            config.drift_window,
-        )
-        .in_folder(&config.registry_dir, &config.model_folder),
-    );
+    let default = Arc::new(Served::in_folder(
+        &config.model_name,
+        &config.model_folder,
+        active.clone(),
+        &config.registry_dir,
+        config.drift_window,
+    ));
     let catalog = Arc::new(Catalog::new(
         default,
         &config.model_names,

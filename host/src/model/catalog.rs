@@ -38,21 +38,25 @@ impl Served {
         registry_dir: &Path,
         drift_window: usize,
     ) -> Self {
-        Served {
-            name: name.to_string(),
-            folder: name.to_string(),
-            active,
-            live_path: crate::registry::live_path(registry_dir, name),
-            drift: DriftWindow::new(drift_window),
-        }
+        Self::in_folder(name, name, active, registry_dir, drift_window)
     }
 
-    /// Serves the model from `registry_dir/folder/` under its name (a model directory given
-    /// directly: see [`crate::config::Config::model_folder`]).
-    pub fn in_folder(mut self, registry_dir: &Path, folder: &str) -> Self {
-        self.live_path = crate::registry::live_path(registry_dir, folder);
-        self.folder = folder.to_string();
-        self
+    /// [`Served::new`], serving `registry_dir/folder/model.wasm` under `name` (a model
+    /// directory given directly: see [`crate::config::Config::model_folder`]).
+    pub fn in_folder(
+        name: &str,
+        folder: &str,
+        active: Arc<ActiveModel>,
+        registry_dir: &Path,
+        drift_window: usize,
+    ) -> Self {
+        Served {
+            name: name.to_string(),
+            folder: folder.to_string(),
+            active,
+            live_path: crate::registry::live_path(registry_dir, folder),
+            drift: DriftWindow::new(drift_window),
+        }
     }
 
     /// The model's folder in the registry.
