@@ -9,23 +9,7 @@ use crate::common::{
     base_url, churn_artifact, eventually, example_customer, live_path, serving_version,
     start_server, start_server_with, temp_registry,
 };
-
-async fn get(url: &str) -> (StatusCode, Value) {
-    let response = reqwest::get(url).await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap())
-}
-
-async fn post_json(url: &str, body: &Value) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap())
-}
+use crate::oip::{get, post_json};
 
 /// Starts a server on a registry holding a churn model and waits until it serves.
 async fn serving() -> (tempfile::TempDir, modelhost::serve::Server, String) {
